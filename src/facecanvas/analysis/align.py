@@ -1,0 +1,94 @@
+"""Similarity alignment to a canonical square crop, and its exact inverse for pasting back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Five points (image-left eye, image-right eye, nose tip, mouth left, mouth right) in a unit square.
+# ArcFace's 112x112 template, zoomed out so the whole head (forehead, chin, cheeks) fits with a margin.
+_ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                         [41.5493, 92.3655], [70.7299, 92.2041]], np.float64) / 112.0
+_ZOOM, _CENTER_Y = 0.72, 0.62
+CANONICAL_POINTS = np.column_stack([0.5 + (_ARCFACE_112[:, 0] - 0.5) * _ZOOM,
+                                    0.5 + (_ARCFACE_112[:, 1] - _CENTER_Y) * _ZOOM]).astype(np.float32)
+
+
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) mapping src -> dst (Umeyama), as 2x3."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1
+    rot = u @ np.diag(sign) @ vt
+    scale = (sig * sign).sum() / s.var(0).sum()
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    full = np.vstack([m, [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]
+
+
+@dataclass(frozen=True)
+class AlignTransform:
+    """Maps image pixels to a ``size`` x ``size`` canonical crop (``matrix``) and back (``inverse``)."""
+
+    matrix: np.ndarray  # 2x3 float64, image -> crop
+    size: int
+
+    @property
+    def inverse(self) -> np.ndarray:
+        return invert_affine(self.matrix)
+
+    @property
+    def scale(self) -> float:
+        """Crop pixels per image pixel."""
+        return float(np.sqrt(abs(np.linalg.det(self.matrix[:, :2]))))
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        p = np.asarray(points, np.float64)[..., :2]
+        return p @ self.matrix[:, :2].T + self.matrix[:, 2]
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        inv = self.inverse
+        p = np.asarray(points, np.float64)[..., :2]
+        return p @ inv[:, :2].T + inv[:, 2]
+
+    def warp(self, image: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """The canonical crop of ``image`` (borders replicate, so no black wedges feed the inpainter)."""
+        return cv2.warpAffine(image, self.matrix, (self.size, self.size), flags=interpolation,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def image_roi(self, image_shape: tuple[int, ...], margin: int = 2) -> tuple[int, int, int, int]:
+        """Integer box (x0, y0, x1, y1) of the image covered by the crop, clipped to the image."""
+        corners = np.array([[0, 0], [self.size, 0], [0, self.size], [self.size, self.size]], np.float64)
+        pts = self.to_image(corners)
+        h, w = image_shape[:2]
+        x0, y0 = np.floor(pts.min(0)).astype(int) - margin
+        x1, y1 = np.ceil(pts.max(0)).astype(int) + margin
+        return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+
+    def unwarp_roi(self, crop: np.ndarray, roi: tuple[int, int, int, int],
+                   interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """Warp a crop-space array back onto the image box ``roi`` (from ``image_roi``)."""
+        x0, y0, x1, y1 = roi
+        inv = self.inverse.copy()
+        inv[:, 2] -= (x0, y0)
+        return cv2.warpAffine(crop, inv, (x1 - x0, y1 - y0), flags=interpolation,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def align_face(points5: np.ndarray, size: int = 256) -> AlignTransform:
+    """Similarity alignment of five face points to the canonical template in a ``size`` crop."""
+    return AlignTransform(fit_similarity(points5, CANONICAL_POINTS * size), size)

@@ -1,0 +1,5 @@
+"""Masks: per-part regions from landmarks, unions, feathering."""
+
+from .parts import PARTS, face_region, feather, parse_parts, part_mask, part_masks, union
+
+__all__ = ["PARTS", "face_region", "feather", "parse_parts", "part_mask", "part_masks", "union"]
