@@ -65,8 +65,10 @@ class AlignTransform:
         p = np.asarray(points, np.float64)[..., :2]
         return p @ inv[:, :2].T + inv[:, 2]
 
-    def warp(self, image: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-        """The canonical crop of ``image`` (borders replicate, so no black wedges feed the inpainter)."""
+    def warp(self, image: np.ndarray, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+        """The canonical crop of ``image`` (borders replicate, so no black wedges feed the inpainter).
+
+        Cubic by default: bilinear resampling there and back would wash out the skin grain."""
         return cv2.warpAffine(image, self.matrix, (self.size, self.size), flags=interpolation,
                               borderMode=cv2.BORDER_REPLICATE)
 

@@ -45,8 +45,9 @@ class FaceMeshLandmarker:
     def landmarks(self, bgr: np.ndarray, det: Detection) -> np.ndarray | None:
         """(478, 3) landmarks in image pixels, or None when the mesh cannot find this face."""
         m = self.crop_matrix(det)
+        # Replicated borders: the mesh's own detector misses faces cut by the image edge on black.
         crop = cv2.warpAffine(bgr, m, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+                              borderMode=cv2.BORDER_REPLICATE)
         res = self._mesh.process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
         if not res.multi_face_landmarks:
             return None
@@ -61,7 +62,8 @@ class FaceMeshLandmarker:
         out[:, 2] = pts[:, 2] * scale
         # Reject a mesh that landed on another face: its eyes must sit near the detector's eyes.
         eyes = out[[468, 473], :2]
-        tol = 0.5 * max(np.linalg.norm(det.keypoints[1] - det.keypoints[0]), 1.0)
+        # (Profile faces have nearly coincident detector eyes, hence the floor from the box size.)
+        tol = max(0.5 * np.linalg.norm(det.keypoints[1] - det.keypoints[0]), 0.25 * det.size)
         if np.linalg.norm(eyes - det.keypoints[:2], axis=1).max() > tol:
             return None
         return out.astype(np.float32)

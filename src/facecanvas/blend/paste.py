@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..analysis.align import AlignTransform
@@ -21,7 +22,7 @@ def paste_back(image: np.ndarray, crop: np.ndarray, alpha: np.ndarray, transform
     a = transform.unwarp_roi(alpha.astype(np.float32), roi)
     region = a > 0
     if region.any():
-        src = transform.unwarp_roi(crop, roi).astype(np.float32)
+        src = transform.unwarp_roi(crop, roi, cv2.INTER_CUBIC).astype(np.float32)
         dst = image[y0:y1, x0:x1]
         mixed = a[..., None] * src + (1 - a[..., None]) * dst.astype(np.float32)
         dst[region] = np.clip(mixed[region] + 0.5, 0, 255).astype(np.uint8)

@@ -30,8 +30,10 @@ def clone_fill(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = 
     if not known.any():
         known = valid
     sigma = detail_sigma or max(0.8, image.shape[0] / 200.0)
+    # The membrane takes its border from a wider blur than the grain split, so a few stray dark
+    # pixels (a lash, a stubble dot) at the hole's edge cannot seed a dark blob inside it.
+    low = harmonic_fill(masked_blur(img, known, 2.5 * sigma), ~known)
     base = masked_blur(img, known, sigma)
-    low = harmonic_fill(base, ~known)
     # Grain only from pixels whose blur saw no hole, so eye or lip colour never leaks into the detail.
     src = valid if source is None else (source.astype(bool) & valid)
     clean = cv2.distanceTransform(src.astype(np.uint8), cv2.DIST_L2, 3) > 2 * sigma

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 
 
-def skin_like(image: np.ndarray, sample: np.ndarray, tolerance: float = 3.5) -> np.ndarray:
+def skin_like(image: np.ndarray, sample: np.ndarray, tolerance: float = 3.0) -> np.ndarray:
     """HxW bool: pixels whose Lab colour is within ``tolerance`` robust deviations of the ``sample`` pixels.
 
-    Lightness counts half as much as colour, so shading and side light on skin still pass.
+    Lightness counts two thirds as much as colour, so shading and side light on skin still pass.
     """
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
     ref = lab[sample.astype(bool)]
@@ -17,6 +17,8 @@ def skin_like(image: np.ndarray, sample: np.ndarray, tolerance: float = 3.5) -> 
         return np.ones(image.shape[:2], bool)
     med = np.median(ref, axis=0)
     mad = np.median(np.abs(ref - med), axis=0) * 1.4826
-    spread = np.maximum(mad, (8.0, 3.0, 3.0)) * (2.0, 1.0, 1.0)
+    spread = np.maximum(mad, (8.0, 3.0, 3.0)) * (1.5, 1.0, 1.0)
     d = np.sqrt((((lab - med) / spread) ** 2).sum(-1))
-    return d < tolerance
+    # Hair, brows and lashes are mostly much darker than the skin; a floor keeps them out even when
+    # their colour is skin-like (brown hair on a warm face).
+    return (d < tolerance) & (lab[..., 0] > 0.7 * med[0])

@@ -43,7 +43,7 @@ _UPRIGHT = {
     4: lambda a: a[::-1],
     5: lambda a: a.swapaxes(0, 1),
     6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.rot90(a, 1)[::-1],
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
     8: lambda a: np.rot90(a, 1),
 }
 
@@ -203,7 +203,8 @@ def load_image(path: str | Path, max_pixels: int = 80_000_000) -> LoadedImage:
                 pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
                 if pixels is None or pixels.shape[:2] != (h, w):
                     raise ValueError("16-bit decode failed")
-                is_gray = im.mode in ("LA", "La")
+                # Pillow reports 16-bit gray+alpha PNGs as RGBA; the IHDR colour type (4) knows better.
+                is_gray = im.mode in ("LA", "La") or (im.format == "PNG" and data[25] == 4)
             else:
                 pixels, is_gray = _pil_pixels(im)
         except _DECODE_ERRORS as e:

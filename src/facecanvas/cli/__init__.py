@@ -1,0 +1,1 @@
+"""Command-line interface: ``facecanvas COMMAND ...`` (see ``facecanvas --help``)."""

@@ -1,0 +1,90 @@
+"""``facecanvas erase``: blank faces for photos."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..eraser import erase
+from ..errors import FacecanvasError, InputError, NoFaceError
+from ..inpaint import METHODS
+from ..masks import PARTS, parse_parts
+from ..media.image_io import load_image, save_image, save_result
+from .common import add_analysis_options, add_overwrite, info, make_analyzer
+from .paths import expand_inputs, plan_outputs, sidecar
+
+HELP = "remove brows, eyes, nose and mouth from every face, leaving blank skin"
+DESCRIPTION = """\
+Erase facial parts from every face in each photo and fill them with the face's own skin
+(FaceEraser's "blank face"): smooth shading matched to the surrounding skin, plus real skin grain
+cloned from the forehead and cheeks, pasted back without a visible edge.
+
+Pixels outside the (dilated) part masks are never changed. Grayscale, RGBA (alpha kept), 16-bit and
+EXIF-rotated photos are handled; the output keeps the input's format unless -o names another.
+
+exit codes: 0 all done, 2 a bad input (unreadable, empty, truncated, too large), 3 no face found,
+4 an output could not be written. A batch goes on past bad files and prints a summary.
+
+examples:
+  facecanvas erase photo.jpg -o blank.jpg
+  facecanvas erase photos/ -o out/ --parts brows,eyes --save-mask
+  facecanvas erase "shots/*.png" -o out/ --method ns      # OpenCV Navier-Stokes, for comparison
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("erase", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="PHOTO", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (one input) or folder (several inputs; names are kept)")
+    p.add_argument("--parts", default="all", metavar="LIST",
+                   help=f"comma-separated parts to erase: {','.join(PARTS)} (default: all)")
+    p.add_argument("--method", choices=METHODS, default="clone",
+                   help="fill method: clone (default: shading + cloned skin grain), telea or ns (OpenCV)")
+    p.add_argument("--save-mask", action="store_true", help="also write OUT_mask.png (white = replaced)")
+    add_overwrite(p)
+    add_analysis_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        parts = parse_parts(args.parts)
+    except ValueError as e:
+        raise InputError(f"--parts: {e}") from None
+    inputs = expand_inputs(args.inputs)
+    outputs = plan_outputs(inputs, args.output)
+    failures: dict[type, list[str]] = {}
+    written = 0
+    with make_analyzer(args) as analyzer:
+        bar = tqdm(list(zip(inputs, outputs)), unit="photo", disable=len(inputs) < 2, file=sys.stderr)
+        for src, dst in bar:
+            try:
+                img = load_image(src)
+                result = erase(img.bgr, parts, analyzer=analyzer, method=args.method)
+                if not result.faces:
+                    raise NoFaceError(f"{src}: no face found")
+                save_result(dst, result.image, img, overwrite=args.overwrite, protected=inputs)
+                if args.save_mask:
+                    save_image(sidecar(dst, "mask"), result.mask, overwrite=args.overwrite, protected=inputs)
+                written += 1
+                bar.write(f"{src} -> {dst} ({len(result.faces)} face{'s' * (len(result.faces) != 1)})",
+                          file=sys.stderr)
+            except FacecanvasError as e:
+                failures.setdefault(type(e), []).append(str(e))
+                bar.write(f"facecanvas: error: {e}", file=sys.stderr)
+    if len(inputs) > 1:
+        failed = sum(len(v) for v in failures.values())
+        info(f"done: {written} written, {failed} failed of {len(inputs)}")
+    if not failures:
+        return 0
+    # The most serious failure decides the exit code: bad input > output problem > no face.
+    for kind in (InputError, FacecanvasError):
+        for cls in failures:
+            if issubclass(cls, kind) and cls is not NoFaceError:
+                return cls.exit_code
+    return NoFaceError.exit_code

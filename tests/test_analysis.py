@@ -1,0 +1,120 @@
+import cv2
+import numpy as np
+import pytest
+
+from facecanvas.analysis import align_face
+from facecanvas.analysis import landmark_groups as lg
+from facecanvas.analysis.align import fit_similarity
+
+from conftest import shared_path
+
+
+def test_astronaut_has_one_face_with_478_landmarks(astronaut_face):
+    f = astronaut_face
+    assert f.landmarks.shape == (478, 3)
+    x0, y0, x1, y1 = f.box
+    inside = (f.landmarks[:, 0] > x0 - 20) & (f.landmarks[:, 0] < x1 + 20)
+    assert inside.mean() > 0.95
+    # A near-frontal portrait.
+    assert abs(f.pose.yaw) < 15 and abs(f.pose.roll) < 15 and abs(f.pose.pitch) < 25
+
+
+def test_named_groups_are_where_they_belong(astronaut_face):
+    f = astronaut_face
+    brow_y = f.points("right_brow")[:, 1].mean()
+    eye_y = f.points("right_eye")[:, 1].mean()
+    nose_y = f.points("nose")[:, 1].mean()
+    lips_y = f.points("lips")[:, 1].mean()
+    assert brow_y < eye_y < nose_y < lips_y
+    # MediaPipe's "right" eye is the subject's right: the image's left.
+    assert f.points("right_eye")[:, 0].mean() < f.points("left_eye")[:, 0].mean()
+    assert f.points("forehead")[:, 1].mean() < brow_y
+
+
+def test_pose_follows_a_rotated_image(analyzer, astronaut_bgr, astronaut_face):
+    h, w = astronaut_bgr.shape[:2]
+    c = astronaut_face.box.reshape(2, 2).mean(0)
+    m = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), -20, 1.0)  # 20 degrees clockwise
+    rotated = cv2.warpAffine(astronaut_bgr, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+    faces = analyzer.detect(rotated)
+    assert len(faces) == 1
+    assert faces[0].pose.roll - astronaut_face.pose.roll == pytest.approx(20, abs=5)
+
+
+def test_similarity_fit_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (5, 2))
+    ang, s, t = 0.3, 1.7, np.array([12.0, -5.0])
+    rot = s * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    m = fit_similarity(src, src @ rot.T + t)
+    assert np.allclose(m[:, :2], rot, atol=1e-9) and np.allclose(m[:, 2], t, atol=1e-7)
+
+
+def test_align_and_inverse_round_trip_within_half_a_pixel(astronaut_bgr, astronaut_face):
+    t = align_face(astronaut_face.five_points(), 256)
+    pts = astronaut_face.landmarks[:, :2]
+    assert np.abs(t.to_image(t.to_crop(pts)) - pts).max() < 1e-6
+    # Pixels too: a bright dot warped into the crop and back lands where it was.
+    img = np.zeros(astronaut_bgr.shape[:2], np.float32)
+    y, x = np.round(pts[lg.NOSE_TIP][::-1]).astype(int)
+    img[y - 1:y + 2, x - 1:x + 2] = 1.0
+    back = t.unwarp_roi(t.warp(img), (0, 0, img.shape[1], img.shape[0]))
+    ys, xs = np.nonzero(back > 0.05)
+    wts = back[ys, xs]
+    assert abs((xs * wts).sum() / wts.sum() - x) < 0.5
+    assert abs((ys * wts).sum() / wts.sum() - y) < 0.5
+
+
+def test_aligned_crop_puts_eyes_at_the_template(astronaut_bgr, astronaut_face):
+    t = align_face(astronaut_face.five_points(), 256)
+    eyes = t.to_crop(astronaut_face.eye_centers())
+    assert np.all(np.abs(eyes[:, 1] - eyes[:, 1].mean()) < 2)  # level
+    assert 40 < eyes[1, 0] - eyes[0, 0] < 80
+
+
+# Group photos: every clearly visible face (counted by eye) must come back with landmarks.
+GROUPS = [
+    ("gpen/Solvay_conference_1927.png", 29),
+    ("face_recognition/obama_and_biden.jpg", 3),
+    ("face_recognition/two_people.jpg", 2),
+    ("deepface/couple.jpg", 2),
+    ("simswap/multi_people.jpg", 3),
+    ("codeformer/00.jpg", 4),
+    ("ultralight/9.jpg", 8),
+    ("ultralight/16.jpg", 9),
+]
+
+
+@pytest.mark.parametrize("name,count", GROUPS)
+def test_group_photos_find_every_clearly_visible_face(analyzer, name, count):
+    img = cv2.imread(str(shared_path("wild", name)))
+    faces = analyzer.detect(img)
+    assert len(faces) >= count
+    # Boxes of distinct faces do not coincide.
+    centers = np.array([f.box.reshape(2, 2).mean(0) for f in faces])
+    d = np.linalg.norm(centers[:, None] - centers[None], axis=-1) + np.eye(len(faces)) * 1e9
+    assert d.min() > 5
+
+
+def test_small_faces_in_a_crowd_get_landmarks(analyzer):
+    img = cv2.imread(str(shared_path("wild", "ultralight", "1.jpg")))
+    faces = analyzer.detect(img)
+    assert len(faces) >= 40
+    assert min(f.detection.size for f in faces) < 40
+
+
+def test_mediapipe_detector_backend_also_works(astronaut_bgr):
+    from facecanvas import FaceAnalyzer
+
+    with FaceAnalyzer(detector="mediapipe") as a:
+        faces = a.detect(astronaut_bgr)
+    assert len(faces) == 1 and faces[0].landmarks.shape == (478, 3)
+
+
+def test_no_face_gives_an_empty_list(analyzer):
+    assert analyzer.detect(np.full((240, 320, 3), 127, np.uint8)) == []
+
+
+def test_analyzer_rejects_non_bgr_arrays(analyzer):
+    with pytest.raises(ValueError, match="BGR"):
+        analyzer.detect(np.zeros((10, 10), np.uint8))
