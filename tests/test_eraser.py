@@ -2,7 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facecanvas import erase, inpaint
+from facecanvas import erase
+from facecanvas.inpaint import inpaint
 from facecanvas.analysis import align_face
 from facecanvas.masks import face_region, part_masks, union
 from facecanvas.masks.skin import skin_like

@@ -9,6 +9,7 @@ import numpy as np
 
 from .analysis import Face, FaceAnalyzer
 from .analysis.align import CANONICAL_POINTS, AlignTransform, align_face
+from .analysis.landmark_groups import NOSE_TIP
 from .blend import paste_back
 from .inpaint import inpaint
 from .masks import PARTS, face_region, feather, parse_parts, part_masks, union
@@ -67,7 +68,8 @@ def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone"
     all_parts = union(part_masks(pts, (s, s), PARTS, dilation_scale=1.5))
     source = face_mask & ~all_parts
     # Only skin-coloured pixels of the face set the fill's colour: not hair, glasses or background.
-    known = skin_like(crop, source) & cv2.erode(face_mask.astype(np.uint8), _disk(0.04 * iod)).astype(bool)
+    nose_y = int(pts[NOSE_TIP, 1])
+    known = skin_like(crop, source, dark_floor_above=nose_y) & cv2.erode(face_mask.astype(np.uint8), _disk(0.04 * iod)).astype(bool)
     known = cv2.morphologyEx(known.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.02 * iod)).astype(bool)
     filled = inpaint(crop, hole, method, source & known, known)
     alpha = paste_back(image, filled, feather(hole, 0.03 * iod), transform)

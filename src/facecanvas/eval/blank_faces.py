@@ -12,9 +12,11 @@ be of nearly one colour (there is no parsing to find a fringe, so this test is s
 
 The crop box: centred on the brows, ``width_factor`` x the brows' horizontal span wide (a bit wider than the
 brows), half as high, its bottom just above the brows' top line. Most CelebA-HQ foreheads are partly covered by
-a fringe at that size (about 0.5% of them are clean), so when the full box is not (almost) all skin the box
-shrinks in steps down to ``min_width_factor``, keeping its bottom edge and its centre, and the face is skipped
-only when no size passes.
+a fringe at that size (on the 1000-image CelebAMask-HQ sample 5 pass), so when the full box is not (almost) all
+skin the box shrinks in steps down to ``min_width_factor``, keeping its bottom edge and its centre, and the face
+is skipped only when no size passes (444 of those 1000 are kept). The boxes are then ~100-250 px wide in a
+512 px image, so the 256x128 forehead is upsampled ~1.7x (median): its grain is coarser and softer than a
+native 256 px face's.
 """
 
 from __future__ import annotations

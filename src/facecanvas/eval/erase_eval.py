@@ -231,14 +231,18 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.45
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
-def write_samples(path: str | Path, pairs: list[ErasePair], methods=METHODS, count: int = 6,
-                  gap: int = 4) -> Path:
+def write_samples(path: str | Path, pairs: list[ErasePair] | str | Path, methods=METHODS, count: int = 6,
+                  seed: int = 0, limit: int | None = None, gap: int = 4) -> Path:
     """PNG grid, one row per pair (the first ``count``): truth | masked input | each method's fill.
 
-    Each fill is labelled with its hole PSNR and texture ratio.
+    ``pairs``: from ``build_pairs`` (or ``run_erase_eval(..., samples_path=...)``, which draws the very pairs it
+    scored), or a data directory, whose first ``limit`` images (default ``max(30, 5 * count)``) are paired with
+    ``seed`` here. Each fill is labelled with its hole PSNR and texture ratio.
     """
     methods = tuple(methods)
-    rows = pairs[: max(1, count)]
+    if isinstance(pairs, (str, Path)):
+        pairs = build_pairs(pairs, limit or max(30, 5 * count), seed, progress=False).pairs
+    rows = list(pairs)[: max(1, count)]
     if not rows:
         raise ValueError("no pairs to draw")
     s = BLANK_SIZE

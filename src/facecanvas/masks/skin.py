@@ -6,10 +6,13 @@ import cv2
 import numpy as np
 
 
-def skin_like(image: np.ndarray, sample: np.ndarray, tolerance: float = 3.0) -> np.ndarray:
+def skin_like(image: np.ndarray, sample: np.ndarray, tolerance: float = 3.0,
+              dark_floor_above: int | None = None) -> np.ndarray:
     """HxW bool: pixels whose Lab colour is within ``tolerance`` robust deviations of the ``sample`` pixels.
 
     Lightness counts two thirds as much as colour, so shading and side light on skin still pass.
+    Rows above ``dark_floor_above`` (default: all rows) also reject pixels under 70% of the skin's
+    lightness: hair falls from above, while lower down a dark beard is what the fill should match.
     """
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
     ref = lab[sample.astype(bool)]
@@ -21,4 +24,7 @@ def skin_like(image: np.ndarray, sample: np.ndarray, tolerance: float = 3.0) -> 
     d = np.sqrt((((lab - med) / spread) ** 2).sum(-1))
     # Hair, brows and lashes are mostly much darker than the skin; a floor keeps them out even when
     # their colour is skin-like (brown hair on a warm face).
-    return (d < tolerance) & (lab[..., 0] > 0.7 * med[0])
+    ok = d < tolerance
+    rows = slice(None) if dark_floor_above is None else slice(0, max(0, dark_floor_above))
+    ok[rows] &= lab[rows, :, 0] > 0.7 * med[0]
+    return ok
