@@ -101,10 +101,3 @@ def erase(image: np.ndarray, parts=PARTS, *, analyzer: FaceAnalyzer | None = Non
     mask = np.where(alpha > 0, 255, 0).astype(np.uint8)
     return EraseResult(out, mask, done)
 
-
-def overlay_masks(image: np.ndarray, mask: np.ndarray, color=(0, 0, 255)) -> np.ndarray:
-    """Tint the masked pixels, for previews."""
-    tint = np.zeros_like(image)
-    tint[:] = color
-    m = (mask > 0)[..., None]
-    return np.where(m, cv2.addWeighted(image, 0.5, tint, 0.5, 0), image)

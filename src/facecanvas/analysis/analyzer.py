@@ -42,6 +42,9 @@ class FaceAnalyzer:
 
     def close(self) -> None:
         self.landmarker.close()
+        close_detector = getattr(self.detector, "close", None)
+        if close_detector is not None:
+            close_detector()
 
     def analyze(self, bgr: np.ndarray) -> Analysis:
         _check_bgr(bgr)
