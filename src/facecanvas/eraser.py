@@ -12,6 +12,7 @@ from .analysis.align import CANONICAL_POINTS, AlignTransform, align_face
 from .analysis.landmark_groups import NOSE_TIP
 from .blend import paste_back
 from .inpaint import inpaint
+from .inpaint.methods import plan_clone, render_clone
 from .masks import PARTS, face_region, feather, parse_parts, part_masks, union
 from .masks.parts import interocular
 from .masks.skin import skin_like
@@ -28,6 +29,8 @@ class FaceErase:
     masks: dict[str, np.ndarray]  # crop-space bool masks per part
     hole: np.ndarray  # crop-space bool: what was filled (the parts, with the gaps between them closed)
     alpha: np.ndarray  # image-space float alpha actually used for the paste
+    crop: np.ndarray  # the aligned crop before the fill (BGR uint8), for effects that paste parts back
+    blank: np.ndarray  # the same crop after the fill: the blank face
 
 
 @dataclass
@@ -48,32 +51,70 @@ def work_size(face: Face, min_size: int = 192, max_size: int = 512) -> int:
     return int(np.clip(round(native / 32) * 32, min_size, max_size))
 
 
+# Masks and shading are decided on a crop of at most this side; only the grain is cloned at the face's
+# native resolution. Shading is smooth, so this loses nothing visible and saves most of the time.
+PLAN_SIZE = 256
+
+
 def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone",
-               size: int | None = None) -> FaceErase:
-    """Erase ``parts`` of one face in ``image`` (HxWx3 uint8 BGR), in place."""
-    transform = align_face(face.five_points(), size or work_size(face))
-    s = transform.size
-    crop = transform.warp(image)
-    pts = transform.to_crop(face.landmarks)
+               size: int | None = None, plan_size: int = PLAN_SIZE) -> FaceErase:
+    """Erase ``parts`` of one face in ``image`` (HxWx3 uint8 BGR), in place.
+
+    ``size``: side of the crop that is pasted back (default: the face's native size, 192-512 px).
+    ``plan_size``: side at which masks and shading are worked out (clone method only).
+    """
+    out_size = size or work_size(face)
+    if method != "clone":
+        plan_size = out_size
+    plan_size = min(plan_size, out_size)
+    points5 = face.five_points()
+    plan_tf = align_face(points5, plan_size)
+    crop = plan_tf.warp(image)
+    hole, masks, source, known, edge, feather_px = _plan_masks(crop, plan_tf.to_crop(face.landmarks), parts)
+    if plan_size == out_size:
+        out_tf, out_crop = plan_tf, crop
+        filled = inpaint(crop, hole, method, source, known, edge)
+        alpha = feather(hole, feather_px)
+    else:
+        plan = plan_clone(crop, hole, source, known, edge=edge)
+        out_tf = align_face(points5, out_size)
+        out_crop = out_tf.warp(image)
+        alpha = cv2.resize(feather(hole, feather_px), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
+        hole = alpha > 0
+        masks = {name: _resize_mask(m, out_size) for name, m in masks.items()}
+        filled = render_clone(out_crop, hole, plan)
+    image_alpha = paste_back(image, filled, alpha, out_tf)
+    return FaceErase(face, out_tf, masks, hole, image_alpha, out_crop, filled)
+
+
+def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts) -> tuple:
+    """Hole, per-part masks, grain source, known skin, edge (what the fill's edge may match) and feather
+    radius, all in ``crop``'s frame."""
+    s = crop.shape[0]
     iod = interocular(pts)
     face_mask = face_region(pts, (s, s))
     # Dilated parts may reach past the outline of a turned face; the background there stays as it is.
     near_face = cv2.dilate(face_mask.astype(np.uint8), _disk(0.06 * iod)).astype(bool)
-    masks = {name: m & near_face for name, m in part_masks(pts, (s, s), parse_parts(parts)).items()}
+    every_part = part_masks(pts, (s, s), PARTS)
+    masks = {name: every_part[name] & near_face for name in parse_parts(parts)}
     # Close thin skin bridges between neighbouring parts (eye corner to nose, brow to brow): pinned
     # between two holes, their shadowed pixels would otherwise seed dark streaks in the fill.
     hole = cv2.morphologyEx(union(masks).astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.12 * iod)).astype(bool)
     hole &= near_face
     # Grain comes from face skin away from every part, even the parts that are kept.
-    all_parts = union(part_masks(pts, (s, s), PARTS, dilation_scale=1.5))
+    all_parts = cv2.dilate(union(every_part).astype(np.uint8), _disk(0.05 * iod)).astype(bool)
     source = face_mask & ~all_parts
     # Only skin-coloured pixels of the face set the fill's colour: not hair, glasses or background.
     nose_y = int(pts[NOSE_TIP, 1])
     known = skin_like(crop, source, dark_floor_above=nose_y) & cv2.erode(face_mask.astype(np.uint8), _disk(0.04 * iod)).astype(bool)
     known = cv2.morphologyEx(known.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.02 * iod)).astype(bool)
-    filled = inpaint(crop, hole, method, source & known, known)
-    alpha = paste_back(image, filled, feather(hole, 0.03 * iod), transform)
-    return FaceErase(face, transform, masks, hole, alpha)
+    kept = [m for name, m in every_part.items() if name not in masks]
+    edge = ~union(kept, (s, s))
+    return hole, masks, source & known, known, edge, 0.03 * iod
+
+
+def _resize_mask(mask: np.ndarray, side: int) -> np.ndarray:
+    return cv2.resize(mask.astype(np.uint8), (side, side), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def erase(image: np.ndarray, parts=PARTS, *, analyzer: FaceAnalyzer | None = None,

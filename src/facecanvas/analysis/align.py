@@ -72,9 +72,12 @@ class AlignTransform:
         return cv2.warpAffine(image, self.matrix, (self.size, self.size), flags=interpolation,
                               borderMode=cv2.BORDER_REPLICATE)
 
-    def image_roi(self, image_shape: tuple[int, ...], margin: int = 2) -> tuple[int, int, int, int]:
-        """Integer box (x0, y0, x1, y1) of the image covered by the crop, clipped to the image."""
-        corners = np.array([[0, 0], [self.size, 0], [0, self.size], [self.size, self.size]], np.float64)
+    def image_roi(self, image_shape: tuple[int, ...], margin: int = 2,
+                  crop_box: tuple[int, int, int, int] | None = None) -> tuple[int, int, int, int]:
+        """Integer box (x0, y0, x1, y1) of the image covered by the crop (or by ``crop_box`` of it),
+        clipped to the image."""
+        x0, y0, x1, y1 = crop_box or (0, 0, self.size, self.size)
+        corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
         pts = self.to_image(corners)
         h, w = image_shape[:2]
         x0, y0 = np.floor(pts.min(0)).astype(int) - margin

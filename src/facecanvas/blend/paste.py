@@ -14,17 +14,22 @@ def paste_back(image: np.ndarray, crop: np.ndarray, alpha: np.ndarray, transform
     Only the image box under the crop is touched, and only where the warped alpha is > 0, so every
     pixel outside the mask keeps its exact value. Returns the warped alpha over the whole image.
     """
-    roi = transform.image_roi(image.shape)
-    x0, y0, x1, y1 = roi
     full_alpha = np.zeros(image.shape[:2], np.float32)
+    box = cv2.boundingRect((alpha > 0).astype(np.uint8))
+    if box[2] == 0:
+        return full_alpha
+    # Only the image box under the alpha's footprint is resampled: a fraction of the whole crop.
+    roi = transform.image_roi(image.shape, crop_box=(box[0], box[1], box[0] + box[2], box[1] + box[3]))
+    x0, y0, x1, y1 = roi
     if x1 <= x0 or y1 <= y0:
         return full_alpha
     a = transform.unwarp_roi(alpha.astype(np.float32), roi)
     region = a > 0
     if region.any():
-        src = transform.unwarp_roi(crop, roi, cv2.INTER_CUBIC).astype(np.float32)
+        src = transform.unwarp_roi(crop, roi, cv2.INTER_CUBIC)
         dst = image[y0:y1, x0:x1]
-        mixed = a[..., None] * src + (1 - a[..., None]) * dst.astype(np.float32)
-        dst[region] = np.clip(mixed[region] + 0.5, 0, 255).astype(np.uint8)
+        a3 = cv2.merge([a, a, a]) if dst.ndim == 3 else a
+        mixed = cv2.add(cv2.multiply(src, a3, dtype=cv2.CV_32F), cv2.multiply(dst, 1 - a3, dtype=cv2.CV_32F))
+        np.copyto(dst, cv2.convertScaleAbs(mixed), where=region[..., None] if dst.ndim == 3 else region)
     full_alpha[y0:y1, x0:x1] = a
     return full_alpha

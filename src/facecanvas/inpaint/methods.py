@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from .harmonic import harmonic_fill, masked_blur
-from .pixel_clone import clone_detail, clone_offsets
+from .pixel_clone import clone_offsets, cloned_sources
 
 METHODS = ("clone", "telea", "ns")
 
 
-def clone_fill(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = None,
-               detail_sigma: float | None = None, known: np.ndarray | None = None) -> np.ndarray:
-    """FaceEraser-style classical fill: harmonic low frequencies + pixel-cloned real grain.
+@dataclass
+class ClonePlan:
+    """What the clone fill decides at one resolution; ``render_clone`` applies it at that or a finer one."""
 
-    ``image``: HxWx3 uint8; ``hole``: HxW bool (True = fill); ``source``: where grain may be copied from
-    (default: everything outside the hole). ``known``: pixels whose colour the fill may take on
-    (default: everything outside the hole); hair or glasses at the hole's edge are left out of it so
-    their colour does not bleed in. ``detail_sigma``: the scale that separates shading from grain,
-    by default 1/128 of the image side (2 px at 256, where the blank-face eval balances grain and PSNR).
+    low: np.ndarray  # HxWx3 float32 membrane: the fill's shading (meaningful inside the hole)
+    offsets: np.ndarray  # HxWx2 float32 (dx, dy) to the pixel whose grain a hole pixel copies; NaN: none
+    known: np.ndarray  # HxW bool: pixels whose colour the fill may take on
+    clean: np.ndarray  # HxW bool: grain sources (their blur saw no hole)
+    sigma: float  # px: the scale that splits shading from grain
+
+
+def plan_clone(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = None,
+               known: np.ndarray | None = None, detail_sigma: float | None = None,
+               edge: np.ndarray | None = None) -> ClonePlan:
+    """Shading membrane and pixel-clone offsets for ``hole`` of an HxWx3 uint8 ``image``.
+
+    ``edge``: pixels next to the hole whose colour the fill's edge should meet (default: all); leave
+    out things that stay but must not tint the fill, such as a kept eye next to erased brows.
     """
     hole = hole.astype(bool)
-    if not hole.any():
-        return image.copy()
     img = image.astype(np.float32)
     valid = ~hole
     known = valid if known is None else (known.astype(bool) & valid)
@@ -32,24 +41,99 @@ def clone_fill(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = 
     sigma = detail_sigma or max(0.8, image.shape[0] / 128.0)
     # The membrane takes its border from a wider blur than the grain split, so a few stray dark
     # pixels (a lash, a stubble dot) at the hole's edge cannot seed a dark blob inside it.
-    low = harmonic_fill(masked_blur(img, known, 2.5 * sigma), ~known)
-    base = masked_blur(img, known, sigma)
+    focus = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    low = harmonic_fill(masked_blur(img, known, 2.5 * sigma), ~known, focus=focus)
+    low = _match_border(low, img, hole, sigma, edge)
     # Grain only from pixels whose blur saw no hole, so eye or lip colour never leaks into the detail.
     src = valid if source is None else (source.astype(bool) & valid)
     clean = cv2.distanceTransform(src.astype(np.uint8), cv2.DIST_L2, 3) > 2 * sigma
-    detail = _clamp_outliers(img - base, clean)
-    grain = clone_detail(detail, clone_offsets(hole, clean))
-    out = np.where(hole[..., None], low + grain, img)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return ClonePlan(low, clone_offsets(hole, clean), known, clean, sigma)
 
 
-def _clamp_outliers(detail: np.ndarray, sample: np.ndarray, k: float = 3.0) -> np.ndarray:
-    """Clip grain to +-k robust deviations, so moles, hair strands and edges are not cloned as structure."""
+def _match_border(low: np.ndarray, img: np.ndarray, hole: np.ndarray, sigma: float,
+                  edge: np.ndarray | None = None, limit: float = 25.0) -> np.ndarray:
+    """Bend the membrane near the hole's edge onto the real pixels just outside it.
+
+    Where the edge runs through shade the skin model rejected (under a fringe, a side-lit cheek), the
+    membrane's colour comes from farther away and would show as a flat patch with a hard outline.
+    The mismatch measured on a thin ring outside the hole is spread inwards and faded out over a few
+    ``sigma``; capped at ``limit`` levels so dark hair or a glasses rim can only shade the edge a little.
+    """
+    h8 = hole.astype(np.uint8)
+    ring = (cv2.dilate(h8, np.ones((5, 5), np.uint8)) > 0) & ~hole
+    if edge is not None:
+        ring &= edge.astype(bool)
+    if not ring.any():
+        return low
+    actual = masked_blur(img, ~hole, sigma)
+    diff = np.clip(actual - low, -limit, limit) * ring[..., None]
+    spread = masked_blur(diff, ring, 2 * sigma)
+    depth = cv2.distanceTransform(h8, cv2.DIST_L2, 3)
+    fade = np.exp(-((depth / (4 * sigma)) ** 2))[..., None]
+    return np.where(hole[..., None], low + fade * spread, low).astype(np.float32)
+
+
+def render_clone(image: np.ndarray, hole: np.ndarray, plan: ClonePlan) -> np.ndarray:
+    """Fill ``hole`` of ``image`` with ``plan``'s shading plus real grain cloned at ``image``'s resolution.
+
+    ``image`` may be the plan's crop or a larger crop with the same alignment (one at the face's native
+    size), so grain stays sharp while the plan was made cheaply at low resolution.
+    """
+    hole = hole.astype(bool)
+    h, w = hole.shape
+    k = h / plan.low.shape[0]
+    low, offsets, known, clean = plan.low, plan.offsets, plan.known, plan.clean
+    if (h, w) != plan.low.shape[:2]:
+        low = cv2.resize(low, (w, h), interpolation=cv2.INTER_LINEAR)
+        offsets = cv2.resize(offsets, (w, h), interpolation=cv2.INTER_NEAREST) * np.float32(k)
+        known = _resize_mask(known, (w, h))
+        clean = _resize_mask(clean, (w, h))
+    out = image.copy()
+    ys, xs = np.nonzero(hole)
+    if len(ys) == 0:
+        return out
+    ok, sy, sx = cloned_sources(ys, xs, offsets)
+    # Grain is only needed around the hole and the pixels it copies from: work in that box.
+    pad = int(np.ceil(3 * plan.sigma * k)) + 2
+    y0, y1 = max(0, min(ys.min(), sy[ok].min(initial=h)) - pad), min(h, max(ys.max(), sy[ok].max(initial=0)) + pad + 1)
+    x0, x1 = max(0, min(xs.min(), sx[ok].min(initial=w)) - pad), min(w, max(xs.max(), sx[ok].max(initial=0)) + pad + 1)
+    win = (slice(y0, y1), slice(x0, x1))
+    img = image[win].astype(np.float32)
+    detail = img - masked_blur(img, known[win], plan.sigma * k)
+    lim = _grain_limit(detail, clean[win])
+    grain = np.zeros((len(ys), image.shape[2]), np.float32)
+    grain[ok] = np.clip(detail[sy[ok] - y0, sx[ok] - x0], -lim, lim)
+    out[ys, xs] = np.clip(low[ys, xs] + grain + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def clone_fill(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = None,
+               detail_sigma: float | None = None, known: np.ndarray | None = None,
+               edge: np.ndarray | None = None) -> np.ndarray:
+    """FaceEraser-style classical fill: harmonic low frequencies + pixel-cloned real grain.
+
+    ``image``: HxWx3 uint8; ``hole``: HxW bool (True = fill); ``source``: where grain may be copied from
+    (default: everything outside the hole). ``known``: pixels whose colour the fill may take on
+    (default: everything outside the hole); hair or glasses at the hole's edge are left out of it so
+    their colour does not bleed in. ``detail_sigma``: the scale that separates shading from grain,
+    by default 1/128 of the image side (2 px at 256, where the blank-face eval balances grain and PSNR).
+    """
+    if not hole.any():
+        return image.copy()
+    return render_clone(image, hole, plan_clone(image, hole, source, known, detail_sigma, edge))
+
+
+def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def _grain_limit(detail: np.ndarray, sample: np.ndarray, k: float = 3.0) -> np.ndarray | float:
+    """+-k robust deviations of the grain, so moles, hair strands and edges are not cloned as structure."""
     ref = detail[sample]
     if len(ref) < 50:
-        return detail
-    lim = k * 1.4826 * np.median(np.abs(ref - np.median(ref, 0)), 0) + 1e-3
-    return np.clip(detail, -lim, lim)
+        return np.inf
+    ref = ref[:: max(1, len(ref) // 4000)]  # a few thousand samples pin a median down
+    return k * 1.4826 * np.median(np.abs(ref - np.median(ref, 0)), 0) + 1e-3
 
 
 def opencv_fill(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 5) -> np.ndarray:
@@ -58,14 +142,15 @@ def opencv_fill(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
 
 
 def inpaint(image: np.ndarray, hole: np.ndarray, method: str = "clone",
-            source: np.ndarray | None = None, known: np.ndarray | None = None) -> np.ndarray:
+            source: np.ndarray | None = None, known: np.ndarray | None = None,
+            edge: np.ndarray | None = None) -> np.ndarray:
     """Fill the True pixels of ``hole`` in an HxWx3 uint8 image. ``method``: clone (default), telea or ns."""
     if image.ndim != 3 or image.dtype != np.uint8:
         raise ValueError("inpaint expects an HxWx3 uint8 image")
     if hole.shape != image.shape[:2]:
         raise ValueError(f"mask size {hole.shape[::-1]} does not match image size {image.shape[1::-1]}")
     if method == "clone":
-        return clone_fill(image, hole, source, known=known)
+        return clone_fill(image, hole, source, known=known, edge=edge)
     if method in ("telea", "ns"):
         return opencv_fill(image, hole, method)
     raise ValueError(f"unknown inpaint method {method!r}; choose one of {', '.join(METHODS)}")

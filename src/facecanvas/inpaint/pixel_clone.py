@@ -16,46 +16,85 @@ _DIRECTIONS = np.array([(0, 1), (0, -1), (-1, 0), (1, 0), (-1, 1), (1, 1), (-1, 
 _DIRECTIONS /= np.linalg.norm(_DIRECTIONS, axis=1, keepdims=True)
 
 
-def _shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """out[y, x] = mask[y + dy, x + dx], False outside the image."""
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    ys, yd = (slice(dy, h), slice(0, h - dy)) if dy >= 0 else (slice(0, h + dy), slice(-dy, h))
-    xs, xd = (slice(dx, w), slice(0, w - dx)) if dx >= 0 else (slice(0, w + dx), slice(-dx, w))
-    out[yd, xd] = mask[ys, xs]
-    return out
-
-
 def clone_offsets(hole: np.ndarray, source: np.ndarray, min_jump: float = 4.0) -> np.ndarray:
     """(H, W, 2) float32 offsets (dx, dy) for hole pixels; NaN where no source pixel was reachable."""
     h, w = hole.shape
-    dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5)
-    need = 2.0 * dist + min_jump
     offsets = np.full((h, w, 2), np.nan, np.float32)
-    todo = hole.copy()
-    jump = min_jump * 2
+    bx, by, bw, bh = cv2.boundingRect(hole.astype(np.uint8))
+    if bw == 0:
+        return offsets
+    # Work inside the hole's bounding box; the source is padded so every jump stays in bounds.
     max_jump = float(max(h, w))
+    pad = int(max_jump) + 1
+    src = np.zeros((h + 2 * pad, w + 2 * pad), bool)
+    src[pad:pad + h, pad:pad + w] = source
+    sub = hole[by:by + bh, bx:bx + bw]
+    dist = cv2.distanceTransform(np.pad(sub, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    need = 2.0 * dist + min_jump
+    found = np.full((bh, bw, 2), np.nan, np.float32)
+    todo = sub.copy()
+    jump = min_jump * 2
     while todo.any() and jump <= max_jump:
         ring = todo & (need <= jump)
         if ring.any():
             for d in _DIRECTIONS:
                 dx, dy = int(round(d[0] * jump)), int(round(d[1] * jump))
-                hit = ring & _shifted(source, dx, dy)
-                offsets[hit] = (dx, dy)
+                y0, x0 = pad + by + dy, pad + bx + dx
+                hit = ring & src[y0:y0 + bh, x0:x0 + bw]
+                found[hit] = (dx, dy)
                 ring &= ~hit
                 todo &= ~hit
         jump *= 1.5
+    if todo.any() and (sub & ~todo).any():
+        # Pixels no direction reached (deep inside a wide hole) borrow the offset of the nearest pixel
+        # that was reached, so they copy grain from next to its source instead of getting none.
+        reached = sub & ~todo
+        seeds = np.pad(~reached, 1, constant_values=True).astype(np.uint8)  # 0 marks a reached pixel
+        _, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+        labels = labels[1:-1, 1:-1]
+        ry, rx = np.nonzero(reached)
+        lut = np.zeros(labels.max() + 1, np.intp)
+        lut[labels[ry, rx]] = np.arange(len(ry))
+        ly, lx = np.nonzero(todo)
+        near = lut[labels[ly, lx]]
+        cand = found[ry[near], rx[near]]
+        sy, sx = pad + by + ly + cand[:, 1].astype(np.intp), pad + bx + lx + cand[:, 0].astype(np.intp)
+        good = src[sy, sx]
+        found[ly[good], lx[good]] = cand[good]
+        todo[ly[good], lx[good]] = False
+    if todo.any():
+        _place_blobs(todo, found, src, pad + by, pad + bx)
+    offsets[by:by + bh, bx:bx + bw] = found
     return offsets
 
 
-def clone_detail(detail: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Copy ``detail`` (H, W, C float32) from ``pixel + offset``; zero where the offset is NaN."""
-    h, w = offsets.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    ok = ~np.isnan(offsets[..., 0])
-    mx = np.where(ok, gx + np.nan_to_num(offsets[..., 0]), gx)
-    my = np.where(ok, gy + np.nan_to_num(offsets[..., 1]), gy)
-    out = cv2.remap(detail, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
-    if out.ndim == 2:
-        out = out[..., None]
-    return np.where(ok[..., None], out, 0)
+def _place_blobs(todo: np.ndarray, found: np.ndarray, src: np.ndarray, oy: int, ox: int,
+                 tries: int = 64) -> None:
+    """Give each still-unfilled blob one offset that lands it (mostly) on source pixels."""
+    n, labels, stats, cent = cv2.connectedComponentsWithStats(todo.astype(np.uint8), connectivity=8)
+    sy_all, sx_all = np.nonzero(src)
+    if len(sy_all) == 0:
+        return
+    for i in range(1, n):
+        ly, lx = np.nonzero(labels == i)
+        cy, cx = oy + cent[i][1], ox + cent[i][0]
+        order = np.argsort((sy_all - cy) ** 2 + (sx_all - cx) ** 2)
+        for j in order[:: max(1, len(order) // tries)][:tries]:
+            dy, dx = int(sy_all[j] - round(cy)), int(sx_all[j] - round(cx))
+            land = src[oy + ly + dy, ox + lx + dx] if _inside(src, oy + ly + dy, ox + lx + dx) else None
+            if land is not None and land.mean() > 0.9:
+                found[ly[land], lx[land]] = (dx, dy)
+                break
+
+
+def _inside(a: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> bool:
+    return ys.min() >= 0 and xs.min() >= 0 and ys.max() < a.shape[0] and xs.max() < a.shape[1]
+
+
+def cloned_sources(ys: np.ndarray, xs: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For hole pixels (ys, xs): which have an offset, and the (rounded) pixel each copies from."""
+    off = offsets[ys, xs]
+    ok = ~np.isnan(off[:, 0])
+    sy = ys + np.rint(np.nan_to_num(off[:, 1])).astype(np.intp)
+    sx = xs + np.rint(np.nan_to_num(off[:, 0])).astype(np.intp)
+    return ok, sy, sx
