@@ -12,7 +12,7 @@ Cases (model loading is excluded: each FaceAnalyzer is built once, warmed up, th
 The optional cases run only when ``<repo>/../shared/data`` exists (internal data, never committed).
 
 Stages, for the largest face: detect (detector only) -> landmarks (face mesh) -> pose -> the real
-``facecanvas.eraser.erase_face``, split into fill (its ``inpaint`` call), paste-back (its ``paste_back``
+``facecanvas.eraser.erase_face``, split into fill (its ``inpaint`` or ``plan_clone``/``render_clone`` calls), paste-back (its ``paste_back``
 call) and align+masks (the rest: warp, part and skin masks, feather) by wrapping those two names in
 this process -> output (erase()'s full-frame image copy, alpha union and uint8 mask).
 ``end-to-end`` is the real ``erase(bgr, analyzer=...)`` call, timed separately.
@@ -55,7 +55,7 @@ STAGE_NOTES = {
     "landmarks": "478-point face mesh on a crop of the face",
     "pose": "head pose from the landmarks",
     "align+masks": "erase_face minus fill and paste: warp, part/skin masks, feather",
-    "fill": "inpaint() call inside erase_face",
+    "fill": "inpaint() or plan_clone() + render_clone() calls inside erase_face",
     "paste-back": "paste_back() call inside erase_face",
     "output": "erase()'s full-frame image copy, alpha union, uint8 mask",
 }
@@ -170,8 +170,10 @@ class _StageClock:
         return timed
 
     def __enter__(self):
-        self._orig = {"inpaint": eraser_mod.inpaint, "paste_back": eraser_mod.paste_back}
-        eraser_mod.inpaint = self._wrap(self._orig["inpaint"], "fill")
+        self._orig = {"inpaint": eraser_mod.inpaint, "plan_clone": eraser_mod.plan_clone,
+                      "render_clone": eraser_mod.render_clone, "paste_back": eraser_mod.paste_back}
+        for name in ("inpaint", "plan_clone", "render_clone"):
+            setattr(eraser_mod, name, self._wrap(self._orig[name], "fill"))
         eraser_mod.paste_back = self._wrap(self._orig["paste_back"], "paste")
         return self
 

@@ -57,7 +57,8 @@ def _match_border(low: np.ndarray, img: np.ndarray, hole: np.ndarray, sigma: flo
     Where the edge runs through shade the skin model rejected (under a fringe, a side-lit cheek), the
     membrane's colour comes from farther away and would show as a flat patch with a hard outline.
     The mismatch measured on a thin ring outside the hole is spread inwards and faded out over a few
-    ``sigma``; capped at ``limit`` levels so dark hair or a glasses rim can only shade the edge a little.
+    ``sigma``. Gaps up to ``limit`` levels (shade) count fully; larger ones (hair, a glasses rim) count
+    less and not at all past twice that, so they cannot drag a dark band into the fill.
     """
     h8 = hole.astype(np.uint8)
     ring = (cv2.dilate(h8, np.ones((5, 5), np.uint8)) > 0) & ~hole
@@ -66,8 +67,12 @@ def _match_border(low: np.ndarray, img: np.ndarray, hole: np.ndarray, sigma: flo
     if not ring.any():
         return low
     actual = masked_blur(img, ~hole, sigma)
-    diff = np.clip(actual - low, -limit, limit) * ring[..., None]
-    spread = masked_blur(diff, ring, 2 * sigma)
+    diff = actual - low
+    # Small gaps (shade) are matched fully; big ones (hair, a dark rim) fade out of the ring's say.
+    size = np.abs(diff).max(-1) if diff.ndim == 3 else np.abs(diff)
+    trust = np.clip((2 * limit - size) / limit, 0, 1) * ring
+    spread = masked_blur(np.clip(diff, -limit, limit) * trust[..., None], trust, 2 * sigma) * \
+        np.minimum(1.0, masked_blur(trust, ring, 2 * sigma))[..., None]
     depth = cv2.distanceTransform(h8, cv2.DIST_L2, 3)
     fade = np.exp(-((depth / (4 * sigma)) ** 2))[..., None]
     return np.where(hole[..., None], low + fade * spread, low).astype(np.float32)
