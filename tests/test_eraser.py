@@ -130,3 +130,14 @@ def test_shared_celebahq_faces_come_out_blank(analyzer, stem):
     assert np.array_equal(r.image[r.mask == 0], img[r.mask == 0])
     # Beards legitimately stay dark around the mouth: the check is on brows and eyes.
     assert dark_remnants(r.image, r.faces[0], ("brows", "eyes")) < 0.02, path.name
+
+
+def test_max_size_caps_the_working_crop_and_still_erases(astronaut_bgr, analyzer):
+    big = cv2.resize(astronaut_bgr, (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    faces = analyzer.detect(big)
+    full = erase(big, faces=faces)
+    fast = erase(big, faces=faces, max_size=256)
+    assert full.faces[0].transform.size > 256 and fast.faces[0].transform.size == 256
+    assert dark_remnants(fast.image, fast.faces[0]) < 0.005
+    outside = fast.mask == 0
+    assert np.array_equal(fast.image[outside], big[outside])
