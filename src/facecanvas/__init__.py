@@ -6,6 +6,7 @@ grayscale, alpha and 16-bit. Fill an arbitrary mask with ``facecanvas.inpaint.in
 """
 
 from .analysis import AlignTransform, Detection, Face, FaceAnalyzer, HeadPose, align_face
+from .effects import apply_effect
 from .eraser import EraseResult, erase
 from .errors import FacecanvasError, InputError, NoFaceError, OutputError
 from .masks import PARTS
@@ -15,4 +16,5 @@ __version__ = "0.1.0"
 __all__ = [
     "AlignTransform", "Detection", "EraseResult", "Face", "FaceAnalyzer", "FacecanvasError", "HeadPose",
     "InputError", "NoFaceError", "OutputError", "PARTS", "align_face", "erase",
+    "apply_effect",
 ]

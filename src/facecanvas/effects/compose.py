@@ -1,0 +1,281 @@
+"""One face: erase the parts, paste chosen parts back (moved, scaled, from a donor) with Poisson
+blending, paste the crop back into the photo, then draw stickers.
+
+Everything happens in the aligned crop the eraser works in, so positions, scales and offsets are the
+same for every face whatever its size or roll.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..analysis import Face
+from ..analysis.align import AlignTransform, align_face
+from ..blend import paste_back
+from ..blend.poisson import membrane, poisson_blend
+from ..eraser import FaceErase, erase_face, work_size
+from ..masks import face_region, feather
+from ..masks.parts import interocular
+from .geometry import Placement, anchor_point, midline_x, part_center, part_region
+from .spec import Paste, Resolved, Sticker
+from .sticker import StickerImage, draw_sticker, sticker_in_crop, sticker_to_crop
+
+
+@dataclass
+class PartSource:
+    """An aligned crop and its landmarks (crop pixels) that parts are cut from: the face itself, or a donor."""
+
+    crop: np.ndarray
+    points: np.ndarray
+
+
+@dataclass
+class FaceEffect:
+    """What was done to one face."""
+
+    face: Face
+    transform: AlignTransform
+    regions: list[np.ndarray] = field(default_factory=list)  # crop-space bool: each paste, in paint order
+    unchanged: list[bool] = field(default_factory=list)  # per region: a part put back where it was
+    hole: np.ndarray | None = None  # crop-space bool: what was erased
+    erased: FaceErase | None = None
+    alpha: np.ndarray | None = None  # image-space float: coverage of the crop paste-back
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for benchmarks
+
+
+_FADE = 0.08  # interocular units: the band where a pasted part's fine detail fades into the target's
+
+
+def _disk(r: float) -> np.ndarray:
+    r = max(1, int(round(r)))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _box(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    if w == 0:
+        return None
+    H, W = mask.shape
+    return slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad))
+
+
+def eye_line_roll(pts: np.ndarray) -> float:
+    """Degrees (counter-clockwise as seen) that level a sticker with the eye line in the crop.
+
+    The crop's own rotation is a fit to five points (eyes, nose, mouth corners), which can differ from
+    the eye line by a few degrees; a sticker should sit level with the eyes, as a person sees roll."""
+    d = anchor_point(pts, "left_eye") - anchor_point(pts, "right_eye")
+    return -float(np.degrees(np.arctan2(d[1], d[0])))
+
+
+def place(paste: Paste | Sticker, part_or_none: str | None, target_pts: np.ndarray,
+          source_pts: np.ndarray | None, anchor_default: str | int) -> tuple[np.ndarray, np.ndarray]:
+    """(source centre, target point) in crop pixels for a paste or a sticker."""
+    iod = interocular(target_pts)
+    target = anchor_point(target_pts, paste.anchor if paste.anchor is not None else anchor_default)
+    target = target + np.asarray(paste.offset) * iod
+    spread = getattr(paste, "spread", 0.0)
+    if spread:
+        side = np.sign(target[0] - midline_x(target_pts)) or 1.0
+        target[0] += side * spread * iod
+    center = part_center(source_pts, part_or_none) if part_or_none else target
+    return center, target
+
+
+def _reshade_blank(canvas: np.ndarray, blank: np.ndarray, original: np.ndarray, hole: np.ndarray,
+                   restored: np.ndarray, regions: list[np.ndarray]) -> None:
+    """Bend the blank (in place) to meet parts put back unchanged over it.
+
+    Such a part keeps its own shading (an eye in its shaded socket), but the blank around it was filled
+    to match the hole's outer border, often lighter: they would meet in a step. A membrane over the
+    blank that is still showing takes the difference at the restored parts' edges to zero at the hole's
+    border (and at moved parts, already matched to the blank)."""
+    free = hole.copy()
+    for r in regions:
+        free &= ~r
+    box = _box(free, pad=3)
+    if box is None:
+        return
+    f, rest = free[box], restored[box]
+    # The shading difference along the restored parts' edges (a band as wide as their soft edge),
+    # smoothed along them: the socket's shade carries on into the blank, a lash or a crease does not.
+    sigma = max(2.0, 0.04 * canvas.shape[0])
+    k = 2 * int(sigma) + 1
+    edge = rest & cv2.dilate(f.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    diff = np.where(edge[..., None], original[box].astype(np.float32) - blank[box], 0.0).astype(np.float32)
+    w = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), sigma)[..., None]
+    smooth = cv2.GaussianBlur(diff, (0, 0), sigma).reshape(diff.shape) / np.maximum(w, 1e-3)
+    h = membrane(np.where(rest[..., None], smooth, 0.0).astype(np.float32), f, sweeps=16)
+    canvas[box] += np.where(f[..., None], h, 0.0)
+
+
+def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np.ndarray,
+               allowed: np.ndarray) -> np.ndarray | None:
+    """Move one part from ``src`` onto ``canvas`` (float32 crop, in place); returns the region it covers."""
+    s = canvas.shape[0]
+    center, target = place(paste, paste.part, target_pts, src.points, paste.part)
+    m = Placement(center, target, paste.scale, paste.rotate).matrix()
+    region = part_region(src.points, paste.part, (s, s)).astype(np.uint8) * 255
+    # Warp only the box the part lands in: the crop outside it is never looked at.
+    x, y, w, h = cv2.boundingRect(region)
+    if w == 0:
+        return None
+    corners = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]], np.float64) @ m[:, :2].T + m[:, 2]
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 3, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 4, s)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    box = (slice(y0, y1), slice(x0, x1))
+    mb = m.copy()
+    mb[:, 2] -= (x0, y0)
+    size = (x1 - x0, y1 - y0)
+    r = (cv2.warpAffine(region, mb, size, flags=cv2.INTER_LINEAR) > 127) & allowed[box]
+    if not r.any():
+        return None
+    part = cv2.warpAffine(src.crop, mb, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    part = part.astype(np.float32)
+    dst = canvas[box]
+    iod = interocular(target_pts)
+    if _unchanged(paste):
+        # A part put back where it was (over a neighbour's hole) keeps its own pixels: matching it to
+        # the blank would re-shade an untouched eye. The blank is bent towards it afterwards, and a
+        # soft edge hides what is left (lashes, a lid crease cut by the edge).
+        a = feather(r, 0.05 * iod)[..., None]
+        out = a * part + (1 - a) * dst
+    elif paste.blend == "alpha":
+        a = feather(r, 0.05 * iod)[..., None]
+        out = a * part + (1 - a) * dst
+    else:
+        out = poisson_blend(dst, part, r, mode="gain" if paste.blend == "poisson" else "mixed",
+                            fade=_FADE * iod, max_gain=3.0 if paste.source == "donor" else 1.5)
+    if paste.opacity < 1.0:
+        out = paste.opacity * out + (1.0 - paste.opacity) * dst
+    canvas[box] = out
+    moved = np.zeros((s, s), bool)
+    moved[box] = r
+    return moved
+
+
+def paste_sticker_in_crop(canvas: np.ndarray, sticker: Sticker, image: StickerImage, pts: np.ndarray,
+                          allowed: np.ndarray) -> np.ndarray | None:
+    """Poisson/mixed stickers: blended in the crop so they take on the skin's shading (or texture)."""
+    s = canvas.shape[0]
+    _, target = place(sticker, None, pts, None, "face")
+    to_crop = sticker_to_crop(image, target, sticker.width * interocular(pts), sticker.rotate + eye_line_roll(pts))
+    color, alpha = sticker_in_crop(image, to_crop, s)
+    region = (alpha > 0.5) & allowed
+    box = _box(region, pad=3)
+    if box is None:
+        return None
+    blended = poisson_blend(canvas[box], color[box], region[box],
+                            mode="normal" if sticker.blend == "poisson" else "mixed")
+    a = (np.minimum(alpha[box], region[box]) * sticker.opacity)[..., None]
+    canvas[box] = a * blended + (1 - a) * canvas[box]
+    return region
+
+
+# Erase part -> the paste parts that together restore all of it.
+_RESTORES = {"brows": ({"brows"}, {"left_brow", "right_brow"}), "eyes": ({"eyes"}, {"left_eye", "right_eye"}),
+             "nose": ({"nose"},), "mouth": ({"mouth"},)}
+
+
+def _unchanged(p: Paste) -> bool:
+    return (p.source == "self" and p.scale == 1.0 and p.rotate == 0.0 and p.offset == (0.0, 0.0)
+            and p.spread == 0.0 and p.anchor in (None, p.part) and p.opacity == 1.0)
+
+
+def plan(effect: Resolved) -> tuple[str, ...]:
+    """The parts to erase: those not pasted back unchanged.
+
+    A part pasted back unchanged is simply not erased: same picture, less work, and it keeps its own
+    shading, where pasted onto the blank face it would take on the blank's (usually lighter: the fill
+    takes its colour from lit skin). Its unchanged paste still runs where an erased neighbour's hole
+    reaches into it (low brows over the eyes), or where a moved part may have covered it."""
+    same = {p.part for p in effect.pastes if _unchanged(p)}
+    if "inner_face" in same:
+        same |= {"brows", "eyes", "nose", "mouth"}
+    return tuple(e for e in effect.erase if not any(opt <= same for opt in _RESTORES[e]))
+
+
+def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dict,
+                  donor_for_size=None, size: int | None = None) -> FaceEffect:
+    """Apply ``effect`` to one face of ``image`` (HxWx3 uint8 BGR), in place.
+
+    ``stickers``: loaded sticker images by path. ``donor_for_size(size)`` gives the donor's aligned
+    crop at this face's crop size (for ``source = "donor"`` pastes).
+    """
+    clock = time.perf_counter
+    times = {}
+    c0 = clock()
+    s = size or work_size(face)
+    erase_parts = plan(effect)
+    erased = None
+    if erase_parts:
+        erased = erase_face(image, face, erase_parts, size=s)
+        transform, crop, blank, hole = erased.transform, erased.crop, erased.blank, erased.hole
+    else:
+        transform = align_face(face.five_points(), s)
+        crop = transform.warp(image)
+        blank, hole = crop, np.zeros((s, s), bool)
+    c1 = clock()
+    times["erase"] = c1 - c0
+    pts = transform.to_crop(face.landmarks)
+    iod = interocular(pts)
+    t = min(effect.strength, 1.0)
+    canvas = blank.astype(np.float32)
+    if t < 1.0 and erase_parts:  # a weaker effect erases less: the parts show through
+        canvas = t * canvas + (1.0 - t) * crop.astype(np.float32)
+    # Parts may land anywhere on the face (an enlarged mouth reaches the cheeks), never on background.
+    allowed = cv2.dilate(face_region(pts, (s, s)).astype(np.uint8), _disk(0.05 * iod)).astype(bool)
+    allowed[:2] = allowed[-2:] = False
+    allowed[:, :2] = allowed[:, -2:] = False
+    self_src = PartSource(crop, pts)
+    regions = []
+    moved_before = False
+    blank_before = canvas.copy()
+    restored = np.zeros((s, s), bool)
+    unchanged: list[bool] = []
+    for p in effect.pastes:
+        if _unchanged(p) and not moved_before and not (part_region(pts, p.part, (s, s)) & hole).any():
+            continue  # nothing of it was erased or covered: the original is already there
+        moved_before |= not _unchanged(p)
+        src = self_src if p.source == "self" else donor_for_size(s)
+        r = paste_part(canvas, p, src, pts, allowed)
+        if r is not None:
+            regions.append(r)
+            unchanged.append(_unchanged(p))
+            if _unchanged(p):
+                restored |= r
+    if (restored & hole).any():
+        _reshade_blank(canvas, blank_before, crop, hole, restored, regions)
+    for st in effect.stickers:
+        if st.blend in ("poisson", "mixed"):
+            r = paste_sticker_in_crop(canvas, st, stickers[st.image], pts, allowed)
+            if r is not None:
+                regions.append(r)
+                unchanged.append(False)
+    c2 = clock()
+    times["compose"] = c2 - c1
+    cover = hole.copy()
+    for r in regions:
+        cover |= r
+    alpha = None
+    if regions or (erase_parts and t < 1.0):
+        out = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+        alpha = paste_back(image, out, feather(cover, 0.03 * iod), transform)
+    elif erased is not None:
+        alpha = erased.alpha
+    c3 = clock()
+    times["paste"] = c3 - c2
+    for st in effect.stickers:
+        if st.blend not in ("poisson", "mixed"):
+            _, target = place(st, None, pts, None, "face")
+            to_crop = sticker_to_crop(stickers[st.image], target, st.width * iod, st.rotate + eye_line_roll(pts))
+            cov = draw_sticker(image, stickers[st.image], to_crop, transform, st.blend, st.opacity)
+            alpha = cov if alpha is None else np.maximum(alpha, cov)
+    times["stickers"] = clock() - c3
+    return FaceEffect(face, transform, regions, unchanged, hole, erased, alpha, times)
