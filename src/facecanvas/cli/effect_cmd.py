@@ -15,6 +15,7 @@ from ..errors import FacecanvasError, InputError, NoFaceError
 from ..media.image_io import load_image, save_result
 from .common import add_analysis_options, add_overwrite, info, make_analyzer, warn
 from .paths import expand_inputs, plan_outputs
+from .video_common import add_video_options, is_video_input, run_video
 
 HELP = "apply an AR effect (comic, mono-eye, small-face, ...) to every face"
 DESCRIPTION = """\
@@ -34,6 +35,7 @@ examples:
   facecanvas effect small-face photos/ -o out/ --strength 0.5
   facecanvas effect transplant me.jpg --donor friend.jpg -o swapped.jpg
   facecanvas effect my_sticker.toml photo.jpg -o stickered.png
+  facecanvas effect comic clip.mp4 -o comic.mp4 --largest      # video: every frame, audio kept
 """
 
 LIST_HELP = "list the built-in AR effects, one line each"
@@ -51,7 +53,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("effect", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", metavar="NAME", help="built-in effect name or path of an effect .toml file")
-    p.add_argument("inputs", nargs="+", metavar="PHOTO", help="image files, folders or glob patterns")
+    p.add_argument("inputs", nargs="+", metavar="PHOTO",
+                   help="image files, folders or glob patterns; or video files (audio kept)")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (one input) or folder (several inputs; names are kept)")
     p.add_argument("--strength", type=float, default=1.0, metavar="S",
@@ -63,6 +66,7 @@ def add_parser(sub) -> None:
                    help="aligned face crop side (default: near the face's own resolution; 256 is faster)")
     add_overwrite(p)
     add_analysis_options(p)
+    add_video_options(p)
     p.set_defaults(run=run)
 
     q = sub.add_parser("effects", help=LIST_HELP, description=LIST_DESCRIPTION,
@@ -97,6 +101,12 @@ def process_image(bgr, effect: Effect, analyzer: FaceAnalyzer) -> EffectResult:
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_video_input(args.inputs):
+        if args.crop_size is None:
+            args.crop_size = 256  # video favours speed, as for erase
+        with make_analyzer(args) as analyzer:
+            effect = prepare(args, analyzer)
+            return run_video(args, lambda frame, faces: effect.apply(frame, faces).image)
     inputs = expand_inputs(args.inputs)
     outputs = plan_outputs(inputs, args.output)
     failures: dict[type, list[str]] = {}

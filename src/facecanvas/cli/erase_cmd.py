@@ -1,4 +1,4 @@
-"""``facecanvas erase``: blank faces for photos."""
+"""``facecanvas erase``: blank faces for photos and videos."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ..masks import PARTS, parse_parts
 from ..media.image_io import load_image, save_image, save_result
 from .common import add_analysis_options, add_overwrite, info, make_analyzer
 from .paths import expand_inputs, plan_outputs, sidecar
+from .video_common import add_video_options, is_video_input, run_video
 
 HELP = "remove brows, eyes, nose and mouth from every face, leaving blank skin"
 DESCRIPTION = """\
@@ -32,13 +33,15 @@ examples:
   facecanvas erase photo.jpg -o blank.jpg
   facecanvas erase photos/ -o out/ --parts brows,eyes --save-mask
   facecanvas erase "shots/*.png" -o out/ --method ns      # OpenCV Navier-Stokes, for comparison
+  facecanvas erase clip.mp4 -o blank.mp4                  # video: every frame, audio kept
+  facecanvas erase clip.mp4 -o blank.mp4 --largest --crf 18
 """
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("erase", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="PHOTO", help="image files, folders or glob patterns")
+    p.add_argument("inputs", nargs="+", metavar="PHOTO", help="image files, folders or glob patterns; or video files")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (one input) or folder (several inputs; names are kept)")
     p.add_argument("--parts", default="all", metavar="LIST",
@@ -48,6 +51,7 @@ def add_parser(sub) -> None:
     p.add_argument("--save-mask", action="store_true", help="also write OUT_mask.png (white = replaced)")
     add_overwrite(p)
     add_analysis_options(p)
+    add_video_options(p)
     p.set_defaults(run=run)
 
 
@@ -56,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         parts = parse_parts(args.parts)
     except ValueError as e:
         raise InputError(f"--parts: {e}") from None
+    if is_video_input(args.inputs):
+        # Video favours speed: a 256 px working crop is about twice as fast on big faces (softer grain).
+        return run_video(args, lambda frame, faces: erase(frame, parts, faces=faces, method=args.method,
+                                                          max_size=256).image)
     inputs = expand_inputs(args.inputs)
     outputs = plan_outputs(inputs, args.output)
     failures: dict[type, list[str]] = {}

@@ -1,0 +1,130 @@
+"""``facecanvas live``: a camera (or a file played as one), processed and shown with low delay."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import InputError
+from ..inpaint import METHODS
+from ..masks import PARTS, parse_parts
+from ..video import FrameOp, identity_op, run_live
+from .common import add_analysis_options, info
+from .video_common import add_selection_options, make_processor
+
+HELP = "process a camera live and show it in the browser (or send it to a virtual camera)"
+DESCRIPTION = """\
+Read a camera (or play a video file as if it were one), apply an operation to every face, and show
+the result on a local web page at http://127.0.0.1:PORT/ (any browser; nothing leaves this machine).
+Faces are tracked with IDs and their landmarks smoothed, exactly as for video files. When the
+processing is slower than the camera, frames are dropped rather than delayed: what you see is
+always the newest frame. At the end it prints the frames shown, dropped, and the added latency
+(median and 95th percentile, from a frame's arrival to its hand-over to the page).
+
+The operation: --effect NAME (an AR effect, see `facecanvas effect --help`), --erase (the blank
+face), or --passthrough (no edit; with --show-tracks it shows what the tracker sees).
+
+examples:
+  facecanvas live --camera 0 --effect comic          # then open http://127.0.0.1:8765/
+  facecanvas live --camera 0 --erase --largest --virtual-cam
+  facecanvas live --source clip.mp4 --erase --duration 10   # a file as a camera: real-time pacing
+  facecanvas live --source clip.mp4 --passthrough --show-tracks --loop
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("live", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", type=int, default=None, metavar="N", help="camera index (/dev/videoN; default 0)")
+    src.add_argument("--source", metavar="FILE", help="play a video file as if it were a camera (real time)")
+    op = p.add_mutually_exclusive_group()
+    op.add_argument("--effect", metavar="NAME", help="apply this AR effect to every face")
+    op.add_argument("--erase", action="store_true", help="erase facial parts to a blank face (the default)")
+    op.add_argument("--passthrough", action="store_true", help="no edit (preview the tracking with --show-tracks)")
+    p.add_argument("--parts", default="all", metavar="LIST",
+                   help=f"with --erase: parts to erase, {','.join(PARTS)} (default: all)")
+    p.add_argument("--method", choices=METHODS, default="clone", help="with --erase: fill method (default clone)")
+    p.add_argument("--port", type=int, default=8765,
+                   help="web page port on 127.0.0.1 (default %(default)s; 0 = any free)")
+    p.add_argument("--no-server", action="store_true", help="no web page (e.g. with --virtual-cam only)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--virtual-cam", action="store_true",
+                   help="also send the stream to a virtual camera (needs pyvirtualcam and a driver)")
+    p.add_argument("--show-tracks", action="store_true", help="draw face boxes and track IDs")
+    p.add_argument("--duration", type=float, default=None, metavar="SEC", help="stop after SEC seconds")
+    p.add_argument("--loop", action="store_true", help="with --source: start again at the end")
+    p.add_argument("--width", type=int, default=None, help="requested camera width")
+    p.add_argument("--height", type=int, default=None, help="requested camera height")
+    add_analysis_options(p)
+    add_selection_options(p)
+    p.set_defaults(run=run)
+
+
+def make_op(args: argparse.Namespace) -> tuple[FrameOp, str]:
+    if args.passthrough:
+        return identity_op, "passthrough"
+    if args.effect:
+        try:
+            from ..effects import make_effect_op
+        except ImportError as e:
+            raise InputError(f"--effect: effects are not available in this installation ({e})") from e
+        return make_effect_op(args.effect), f"effect {args.effect}"
+    from ..eraser import erase
+
+    try:
+        parts = parse_parts(args.parts)
+    except ValueError as e:
+        raise InputError(f"--parts: {e}") from None
+    return (lambda frame, faces: erase(frame, parts, faces=faces, method=args.method).image), "erase"
+
+
+def open_source(args: argparse.Namespace):
+    from ..media.camera import CameraSource, FileSource
+
+    if args.source:
+        return FileSource(args.source, loop=args.loop)
+    return CameraSource(0 if args.camera is None else args.camera, args.width, args.height)
+
+
+def run(args: argparse.Namespace) -> int:
+    op, name = make_op(args)
+    source = open_source(args)
+    processor = make_processor(args, op, live=True)
+    sinks, closers = [], []
+    try:
+        if not args.no_server:
+            from ..media.live_server import LiveServer
+
+            server = LiveServer(args.port).start()
+            closers.append(server.close)
+            sinks.append(server.publish)
+            info(f"live: {source.name} ({source.size[0]}x{source.size[1]}, {source.fps:.0f} fps), {name}; "
+                 f"open {server.url} (Ctrl-C to stop)")
+            if args.open:
+                import webbrowser
+
+                webbrowser.open(server.url)
+        if args.virtual_cam:
+            from ..media.camera import VirtualCamera
+
+            cam = VirtualCamera(source.size[0], source.size[1], source.fps)
+            closers.append(cam.close)
+            sinks.append(lambda frame, stats: cam.send(frame))
+            info(f"live: sending to virtual camera {cam.device}")
+        if not sinks:
+            raise InputError("nothing to show: drop --no-server or add --virtual-cam")
+        tty = sys.stderr.isatty()
+        status = (lambda r: print(f"\r{r.frames} frames, {r.fps:.1f} fps, latency median {r.latency(50):.0f} ms, "
+                                  f"dropped {r.dropped}   ", end="", file=sys.stderr, flush=True)) if tty else None
+        with source:
+            report = run_live(source, processor, sinks, duration=args.duration, show_tracks=args.show_tracks,
+                              operation=name, status=status)
+        if tty:
+            print(file=sys.stderr)
+        info(report.summary())
+    finally:
+        for close in reversed(closers):
+            close()
+        processor.tracker.close()
+    return 0

@@ -1,0 +1,242 @@
+"""The one path every face operation takes on video files and live streams.
+
+An operation is a ``FrameOp``: ``op(bgr_frame, faces) -> bgr_frame``, the same callable a photo
+command uses (erase: ``lambda frame, faces: erase(frame, parts, faces=faces).image``). This module adds
+time: ``FrameProcessor`` tracks and smooths the faces of each frame, picks which ones to edit (all, the
+largest, or those matching a reference photo) and calls the op; ``process_video`` runs it over a file
+with decoding and encoding in background threads. Frames without a selected face are passed through
+untouched: the op is not called.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .analysis.face import Face
+from .analysis.identity import TrackIdentity
+from .analysis.track import FaceTracker, TrackedFace
+from .media.video_io import EncodeOptions, Frame, VideoInfo, VideoReader, VideoWriter, probe
+
+FrameOp = Callable[[np.ndarray, list[Face]], np.ndarray]
+
+
+def identity_op(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """Changes nothing: to measure the pipeline's own cost, or to preview the tracking."""
+    return frame
+
+
+@dataclass
+class FrameTimings:
+    track_s: float = 0.0
+    op_s: float = 0.0
+    frames: int = 0
+    frames_with_faces: int = 0
+
+
+class FrameProcessor:
+    """Track the faces of each frame and apply ``op`` to the selected ones.
+
+    ``largest``: only the largest face (with hysteresis, so two similar faces do not swap every frame).
+    ``identity``: only faces whose track matches a reference person (see analysis/identity.py).
+    """
+
+    def __init__(self, op: FrameOp, tracker: FaceTracker, *, largest: bool = False,
+                 identity: TrackIdentity | None = None):
+        self.op, self.tracker, self.largest, self.identity = op, tracker, largest, identity
+        self.timings = FrameTimings()
+        self._chosen: int | None = None
+        self._index = 0
+
+    def select(self, bgr: np.ndarray, faces: list[TrackedFace]) -> list[TrackedFace]:
+        if self.identity is not None:
+            faces = [f for f in faces if self.identity.is_match(f.track_id, self._index, bgr, f, f.held)]
+        if self.largest and faces:
+            biggest = max(faces, key=lambda f: f.detection.size)
+            current = next((f for f in faces if f.track_id == self._chosen), None)
+            if current is None or current.detection.size < 0.8 * biggest.detection.size:
+                current = biggest
+            self._chosen = current.track_id
+            faces = [current]
+        return faces
+
+    def __call__(self, bgr: np.ndarray, t: float) -> tuple[np.ndarray, list[TrackedFace]]:
+        """(output frame, the faces the op was applied to). ``t``: the frame's time in seconds."""
+        t0 = time.perf_counter()
+        faces = self.select(bgr, self.tracker.update(bgr, t))
+        t1 = time.perf_counter()
+        self.timings.track_s += t1 - t0
+        self.timings.frames += 1
+        self._index += 1
+        if not faces:
+            return bgr, faces
+        out = self.op(bgr, list(faces))
+        self.timings.op_s += time.perf_counter() - t1
+        self.timings.frames_with_faces += 1
+        return out, faces
+
+
+class VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``process_video``; ``partial`` is the playable file kept, or None if none was."""
+
+    def __init__(self, frames: int, total: int, partial: Path | None):
+        super().__init__()
+        self.frames, self.total, self.partial = frames, total, partial
+
+    def message(self, dst: Path) -> str:
+        of = f" of {self.total}" if self.total else ""
+        if self.partial is not None:
+            return (f"interrupted after {self.frames}{of} frames: the frames done so far were saved, closed "
+                    f"properly, as {self.partial}; {dst} was not written")
+        return f"interrupted after {self.frames}{of} frames: nothing was kept; {dst} was not written"
+
+
+@dataclass
+class VideoReport:
+    src: Path
+    dst: Path
+    info: VideoInfo
+    frames: int = 0
+    seconds: float = 0.0  # wall time from the first decoded frame to the closed file
+    timings: FrameTimings = field(default_factory=FrameTimings)
+    track_ids: int = 0
+    damaged: int = 0  # frames the decoder flagged as corrupt (shown as decoded)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        t = self.timings
+        per = lambda s: f"{1000 * s / max(t.frames, 1):.1f} ms"  # noqa: E731
+        text = (f"{self.src} -> {self.dst}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps); "
+                f"faces edited in {t.frames_with_faces} frames, {self.track_ids} track(s); "
+                f"per frame: tracking {per(t.track_s)}, edit {per(t.op_s)}")
+        if self.damaged:
+            text += f"; warning: {self.damaged} frames were damaged in the input"
+        return text
+
+
+def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
+                  encode: EncodeOptions = EncodeOptions(), overwrite: bool = False, progress: bool = True,
+                  protected: tuple[Path, ...] = (),
+                  on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None = None) -> VideoReport:
+    """Apply ``processor`` to every frame of ``src`` and write ``dst``.
+
+    Audio is copied untouched; every frame keeps its timestamp; rotation metadata and size are kept.
+    ``dst`` appears only when complete. On any error the temporary file is removed; on Ctrl-C the frames
+    done so far are closed properly as ``NAME.partial.EXT`` and VideoInterrupted is raised.
+    """
+    from tqdm import tqdm
+
+    src, dst = Path(src), Path(dst)
+    info = probe(src)
+    writer = VideoWriter(dst, info, encode, overwrite=overwrite, protected=protected)
+    reader = VideoReader(src, info=info)
+    report = VideoReport(src, dst, info)
+    bar = tqdm(total=info.frames or None, unit="frame", desc=src.name, file=sys.stderr, disable=not progress,
+               dynamic_ncols=True, leave=False)
+    t0 = time.perf_counter()
+    try:
+        try:
+            for frame in reader:
+                out, faces = processor(frame.bgr, frame.time)
+                if on_frame is not None:
+                    on_frame(frame, out, faces)
+                writer.write(frame, out)
+                report.frames += 1
+                bar.update(1)
+        finally:
+            reader.close()
+            bar.close()
+        writer.finish()
+    except KeyboardInterrupt:
+        partial = writer.finish_partial()
+        raise VideoInterrupted(report.frames, info.frames, partial) from None
+    except BaseException:
+        writer.abort()
+        raise
+    report.seconds = time.perf_counter() - t0
+    report.timings = processor.timings
+    report.track_ids = len(processor.tracker.stats.ids)
+    report.damaged = reader.damaged
+    return report
+
+
+@dataclass
+class LiveReport:
+    frames: int = 0  # frames processed and shown
+    dropped: int = 0  # frames the source delivered that were never processed (the pipeline was busy)
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)  # per shown frame: shown - arrived
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def latency(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def summary(self) -> str:
+        return (f"live: {self.frames} frames shown in {self.seconds:.1f} s ({self.fps:.1f} fps), "
+                f"{self.dropped} dropped; added latency per frame median {self.latency(50):.1f} ms, "
+                f"p95 {self.latency(95):.1f} ms")
+
+
+def draw_tracks(bgr: np.ndarray, faces: list[TrackedFace]) -> np.ndarray:
+    """Boxes and track IDs (held faces in orange), for ``--show-tracks``."""
+    import cv2
+
+    out = bgr.copy()
+    for f in faces:
+        x0, y0, x1, y1 = np.round(f.box).astype(int)
+        color = (0, 165, 255) if f.held else (0, 220, 0)
+        cv2.rectangle(out, (x0, y0), (x1, y1), color, 2)
+        cv2.putText(out, f"id {f.track_id}", (x0, max(12, y0 - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, color, 2)
+    return out
+
+
+def run_live(source, processor: FrameProcessor, sinks: list[Callable[[np.ndarray, dict], None]], *,
+             duration: float | None = None, show_tracks: bool = False, operation: str = "",
+             status: Callable[[LiveReport], None] | None = None, warmup: int = 5) -> LiveReport:
+    """Read the newest frame of ``source``, process it, hand it to every sink; until the source ends,
+    ``duration`` seconds pass, or Ctrl-C (which ends the loop normally).
+
+    Added latency = the moment the sinks have the frame minus the moment it arrived from the source.
+    The first ``warmup`` frames (model start-up) are not counted.
+    """
+    report = LiveReport()
+    t0 = time.monotonic()
+    last_status = t0
+    try:
+        while duration is None or time.monotonic() - t0 < duration:
+            frame = source.read()
+            if frame is None:
+                break
+            out, faces = processor(frame.bgr, frame.time)
+            if show_tracks:
+                out = draw_tracks(out, faces)
+            lat = report.latencies_ms[-30:]
+            stats = {"operation": operation, "fps": report.fps, "faces": len(faces),
+                     "latency_ms": lat[-1] if lat else 0.0,
+                     "latency_median_ms": float(np.median(lat)) if lat else 0.0, "dropped": source.dropped}
+            for sink in sinks:
+                sink(out, stats)
+            report.frames += 1
+            if report.frames > warmup:
+                report.latencies_ms.append(1000 * (time.monotonic() - frame.arrival))
+            report.seconds = time.monotonic() - t0
+            report.dropped = source.dropped
+            if status is not None and time.monotonic() - last_status > 1.0:
+                last_status = time.monotonic()
+                status(report)
+    except KeyboardInterrupt:
+        pass
+    report.seconds = time.monotonic() - t0
+    report.dropped = source.dropped
+    return report

@@ -1,0 +1,392 @@
+"""Video files: the shared path on real clips and on a synthetic moving astronaut (pan, zoom, rotate).
+
+Checks what a user relies on: same frame count, fps and duration; audio copied with its duration;
+the output decodes fully; faceless frames pass through unchanged; rotation metadata kept; faces
+tracked with stable IDs and held through short misses; clear errors and no partial files.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli, shared_path
+from facecanvas.analysis.detect import create_detector
+from facecanvas.analysis.smoothing import OneEuroFilter
+from facecanvas.analysis.track import FaceTracker, TrackerConfig
+from facecanvas.eval.temporal import TemporalMeter
+from facecanvas.media.synthetic import astronaut_clip, moving_face_frames
+from facecanvas.media.video_io import probe
+from facecanvas.video import FrameProcessor, identity_op, process_video
+
+
+def decode_all(path) -> list[np.ndarray]:
+    """Every frame, upright; raises if the file does not decode to the end."""
+    out = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            a = f.to_ndarray(format="bgr24")
+            k = ((f.rotation or 0) // 90) % 4
+            out.append(np.rot90(a, k) if k else a)
+    return out
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or ".part" in p.name)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    return {
+        # 6 faceless frames, then the astronaut panning, zooming and rolling; an occluded stretch.
+        "moving": astronaut_clip(d / "moving.mp4", n=45, empty_frames=6, occlude=(30, 33)),
+        "two": astronaut_clip(d / "two.mp4", n=30, faces=2, audio=False),
+        "rotated": astronaut_clip(d / "rotated.mp4", n=20, rotation=90),
+        "dir": d,
+    }
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return create_detector("auto", 960)
+
+
+# --- the command line on the synthetic clip -------------------------------------------------------
+
+def test_erase_video_keeps_frames_fps_duration_audio(clips, tmp_path):
+    src = clips["moving"]
+    dst = tmp_path / "blank.mp4"
+    r = run_cli("erase", src, "-o", dst)
+    assert r.returncode == 0, r.stderr
+    assert "45 frames" in r.stderr and "1 track" in r.stderr
+    a, b = probe(src), probe(dst)
+    assert (b.frames, b.fps, b.width, b.height) == (a.frames, a.fps, a.width, a.height)
+    assert b.duration == pytest.approx(a.duration, abs=1e-3)
+    assert b.codec == "h264" and b.pix_fmt == "yuv420p"  # plays in ordinary players
+    assert b.audio_streams == 1 and b.audio_duration == pytest.approx(a.audio_duration, abs=0.03)
+    frames = decode_all(dst)  # decodes to the end
+    assert len(frames) == 45
+    # The face was edited: frame 20 differs from the input around the face, the background does not.
+    src_frames = decode_all(src)
+    diff = np.abs(frames[20].astype(int) - src_frames[20]).max(axis=2)
+    assert (diff > 40).sum() > 200
+    assert np.median(diff) < 3
+    assert leftovers(tmp_path) == []
+
+
+
+def test_effect_on_video_goes_through_the_same_path(clips, tmp_path):
+    src = clips["moving"]
+    dst = tmp_path / "comic.mp4"
+    r = run_cli("effect", "comic", src, "-o", dst)
+    assert r.returncode == 0, r.stderr
+    a, b = probe(src), probe(dst)
+    assert (b.frames, b.fps, b.width, b.height) == (a.frames, a.fps, a.width, a.height)
+    assert b.audio_streams == 1
+    frames, src_frames = decode_all(dst), decode_all(src)
+    assert np.array_equal(frames[0], src_frames[0]) or np.abs(frames[0].astype(int) - src_frames[0]).max() < 8
+    assert (np.abs(frames[20].astype(int) - src_frames[20]).max(axis=2) > 40).sum() > 200
+    assert leftovers(tmp_path) == []
+
+def test_faceless_frames_pass_through_unchanged(clips, tmp_path):
+    # Lossless RGB output, so "unchanged" can be checked bit for bit.
+    dst = tmp_path / "lossless.mkv"
+    r = run_cli("erase", clips["moving"], "-o", dst, "--codec", "libx264rgb", "--crf", "0")
+    assert r.returncode == 0, r.stderr
+    src, out = decode_all(clips["moving"]), decode_all(dst)
+    assert len(src) == len(out) == 45
+    for i in range(6):  # the faceless frames
+        assert np.array_equal(src[i], out[i]), f"frame {i} has no face but was changed"
+    assert not np.array_equal(src[20], out[20])
+
+
+def test_rotation_metadata_is_kept_and_faces_are_found_upright(clips, tmp_path):
+    dst = tmp_path / "rot.mp4"
+    r = run_cli("erase", clips["rotated"], "-o", dst)
+    assert r.returncode == 0, r.stderr
+    a, b = probe(clips["rotated"]), probe(dst)
+    assert a.rotation == b.rotation == 90
+    assert (b.width, b.height) == (a.width, a.height)
+    assert "faces edited in 20 frames" in r.stderr
+
+
+def test_video_refuses_to_overwrite_and_never_touches_input(clips, tmp_path):
+    dst = tmp_path / "x.mp4"
+    dst.write_bytes(b"keep me")
+    r = run_cli("erase", clips["two"], "-o", dst)
+    assert r.returncode == 4 and "already exists" in r.stderr
+    assert dst.read_bytes() == b"keep me"
+    r = run_cli("erase", clips["two"], "-o", clips["two"], "--overwrite")
+    assert r.returncode == 4 and "input" in r.stderr
+
+
+# --- tracking --------------------------------------------------------------------------------------
+
+def test_two_faces_get_two_stable_track_ids(detector):
+    frames = moving_face_frames(30, faces=2)
+    with FaceTracker(detector) as tracker:
+        per_frame = [tracker.update(f, i / 25) for i, f in enumerate(frames)]
+    assert all(len(faces) == 2 for faces in per_frame[1:])
+    ids = {f.track_id for faces in per_frame for f in faces}
+    assert len(ids) == 2
+    # An ID stays with its face: the left face keeps the same ID in every frame.
+    left = {min(faces, key=lambda f: f.box[0]).track_id for faces in per_frame}
+    assert len(left) == 1
+
+
+def test_missed_face_is_held_then_found_with_the_same_id(detector):
+    frames = moving_face_frames(45, empty_frames=6, occlude=(30, 33))
+    with FaceTracker(detector) as tracker:
+        per_frame = [tracker.update(f, i / 25) for i, f in enumerate(frames)]
+    assert all(not faces for faces in per_frame[:6])  # no face yet
+    assert all(len(faces) == 1 and not faces[0].held for faces in per_frame[6:30])  # found at once
+    covered = [faces for faces in per_frame[30:33]]
+    assert all(len(faces) == 1 and faces[0].held for faces in covered), "the occluded face must be held"
+    assert {f.track_id for faces in per_frame for f in faces} == {0}
+    assert all(len(faces) == 1 and not faces[0].held for faces in per_frame[35:])
+
+
+def test_face_leaving_is_dropped_after_the_hold(detector):
+    frames = moving_face_frames(20) + moving_face_frames(20, empty_frames=20)  # the face is gone
+    cfg = TrackerConfig(hold_frames=4)
+    with FaceTracker(detector, cfg) as tracker:
+        per_frame = [tracker.update(f, i / 25) for i, f in enumerate(frames)]
+    assert len(per_frame[19]) == 1
+    assert all(not faces for faces in per_frame[20 + cfg.hold_frames + 1:])
+
+
+def test_scene_cut_starts_new_tracks(detector):
+    frames = moving_face_frames(15, size=(640, 360)) + [np.ascontiguousarray(f[:, ::-1]) for f in
+                                                         moving_face_frames(15, size=(640, 360))]
+    with FaceTracker(detector) as tracker:
+        per_frame = [tracker.update(f, i / 25) for i, f in enumerate(frames)]
+        assert tracker.stats.scene_cuts == 0  # a mirrored copy is the same scene for the histogram
+    # A real cut: a different picture (no face) in between.
+    from skimage.data import coffee
+
+    cut = np.ascontiguousarray(coffee()[:360, :640, ::-1])
+    frames = moving_face_frames(10) + [cut] * 3 + moving_face_frames(10)
+    with FaceTracker(detector) as tracker:
+        per_frame = [tracker.update(f, i / 25) for i, f in enumerate(frames)]
+        assert tracker.stats.scene_cuts >= 2
+    assert not per_frame[10] and not per_frame[11]  # faces are not held across a cut
+    assert per_frame[-1] and per_frame[-1][0].track_id != per_frame[5][0].track_id
+
+
+def test_one_euro_removes_jitter_without_lagging_fast_motion():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff=1.0, beta=1.5)
+    t = np.arange(120) / 30
+    still = 100 + rng.normal(0, 0.5, 120)  # a still point with 0.5 px noise, face scale 60 px
+    out = np.array([f(np.array([x]), ti, 60.0)[0] for x, ti in zip(still, t)])
+    assert np.std(np.diff(out[30:])) < 0.35 * np.std(np.diff(still[30:]))
+    f.reset()
+    fast = 100 + 600 * t  # 10 face sizes per second
+    out = np.array([f(np.array([x]), ti, 60.0)[0] for x, ti in zip(fast, t)])
+    lag = np.abs(out[30:] - fast[30:]).mean()
+    assert lag < 0.25 * 600 / 30, f"lags {lag:.1f} px behind a 20 px/frame motion"
+
+
+def test_smoothed_landmarks_jitter_less_than_raw(detector):
+    # A still face (the same frame repeated, plus sensor-like noise): smoothing must calm the mesh.
+    rng = np.random.default_rng(1)
+    base = moving_face_frames(1)[0]
+    frames = [np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8) for _ in range(25)]
+    jitter = {}
+    for smooth in (True, False):
+        with FaceTracker(detector, TrackerConfig(smooth=smooth)) as tracker:
+            lms = [tracker.update(f, i / 25)[0].landmarks[:, :2] for i, f in enumerate(frames)]
+        jitter[smooth] = float(np.mean([np.abs(b - a).mean() for a, b in zip(lms[5:], lms[6:])]))
+    assert jitter[True] < 0.6 * jitter[False], jitter
+
+
+# --- the shared path in Python -------------------------------------------------------------------
+
+def test_process_video_calls_op_only_on_frames_with_faces(clips, tmp_path, detector):
+    calls = []
+
+    def op(frame, faces):
+        calls.append(len(faces))
+        return frame
+
+    processor = FrameProcessor(op, FaceTracker(detector))
+    rep = process_video(clips["moving"], tmp_path / "o.mp4", processor, progress=False)
+    processor.tracker.close()
+    assert rep.frames == 45 and len(calls) == 45 - 6 and set(calls) == {1}
+
+
+def test_largest_limits_the_op_to_one_face(clips, tmp_path, detector):
+    seen = []
+    processor = FrameProcessor(lambda f, faces: seen.append(len(faces)) or f, FaceTracker(detector), largest=True)
+    process_video(clips["two"], tmp_path / "o.mp4", processor, progress=False)
+    processor.tracker.close()
+    assert seen and set(seen) == {1}
+
+
+def test_temporal_metric_is_one_for_an_untouched_video(detector):
+    frames = moving_face_frames(20)
+    meter = TemporalMeter()
+    with FaceTracker(detector) as tracker:
+        for i, f in enumerate(frames):
+            meter.add(f, f, tracker.update(f, i / 25))
+    assert meter.stats.pairs == 19 and meter.stats.ratio == pytest.approx(1.0)
+
+
+def test_match_reference_photo_selects_that_person_only(tmp_path, detector):
+    import cv2
+
+    from facecanvas.analysis.identity import FaceMatcher, TrackIdentity
+    from facecanvas.media.image_io import load_image
+
+    glint = shared_path("identity", "glint")
+    people: dict[str, list] = {}
+    for line in (glint / "labels.csv").read_text().splitlines()[1:]:
+        path, who = line.split(",", 1)
+        people.setdefault(who, []).append(glint / path)
+    a_imgs, b_imgs = list(people.values())[:2]
+
+    def big(p):
+        img = load_image(p).bgr
+        return cv2.copyMakeBorder(cv2.resize(img, (224, 224), interpolation=cv2.INTER_CUBIC), 60, 60, 60, 60,
+                                  cv2.BORDER_REPLICATE)
+
+    ref = big(a_imgs[0])
+    with FaceTracker(detector) as t0:
+        ref_faces = t0.update(ref, 0)
+    identity = TrackIdentity(FaceMatcher(ref, ref_faces))
+    frame = np.hstack([big(a_imgs[1]), big(b_imgs[0])])
+    processor = FrameProcessor(identity_op, FaceTracker(detector), identity=identity)
+    _, chosen = processor(frame, 0.0)
+    processor.tracker.close()
+    assert len(chosen) == 1 and chosen[0].box[0] < 344, "only the reference person (left) is selected"
+
+
+# --- real shared clips --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["retalking/face_3.mp4", "tpsmm/vox_driving.mp4"])
+def test_erase_real_clip(name, tmp_path):
+    src = shared_path("videos", *name.split("/"))
+    dst = tmp_path / "out.mp4"
+    r = run_cli("erase", src, "-o", dst, "--preset", "ultrafast")
+    assert r.returncode == 0, r.stderr
+    a, b = probe(src), probe(dst)
+    assert (b.frames, b.fps, b.width, b.height) == (a.frames, a.fps, a.width, a.height)
+    assert b.duration == pytest.approx(a.duration, abs=0.02)
+    assert b.audio_streams == a.audio_streams == 1
+    assert b.audio_duration == pytest.approx(a.audio_duration, abs=0.03)
+    assert len(decode_all(dst)) == a.frames
+    assert "1 track" in r.stderr
+
+
+def test_dfdc_1080p_identity_keeps_everything(tmp_path, detector):
+    src = shared_path("videos", "dfdc", "abofeumbvv.mp4")
+    processor = FrameProcessor(identity_op, FaceTracker(detector))
+    rep = process_video(src, tmp_path / "o.mp4", processor, progress=False)
+    processor.tracker.close()
+    a, b = probe(src), probe(tmp_path / "o.mp4")
+    assert rep.frames == a.frames == b.frames == 300
+    assert b.fps == a.fps and b.audio_duration == pytest.approx(a.audio_duration, abs=0.03)
+    assert rep.timings.frames_with_faces > 250
+
+
+# --- bad input, interruption -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bad_inputs(clips, tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    fast = astronaut_clip(d / "faststart.mp4", n=30, faststart=True)  # index first: a cut file still opens
+    data = fast.read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    data = clips["moving"].read_bytes()
+    (d / "cut_index.mp4").write_bytes(data[: len(data) // 2])  # index at the end: cut away
+    (d / "garbage.mp4").write_bytes(b"not a video " * 100)
+    (d / "empty.mp4").write_bytes(b"")
+    # Audio only.
+    with av.open(str(d / "audio_only.mp4"), "w") as o:
+        a = o.add_stream("aac", rate=44100)
+        a.layout = "mono"
+        for s in range(0, 44100, 1024):
+            fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            fr.sample_rate, fr.pts = 44100, s
+            for p in a.encode(fr):
+                o.mux(p)
+        for p in a.encode():
+            o.mux(p)
+    # A video stream in a codec no decoder knows: an AVI whose FOURCC is made up.
+    with av.open(str(d / "m4.avi"), "w") as o:
+        s = o.add_stream("mpeg4", rate=25)
+        s.width = s.height = 64
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="bgr24")
+            f.pts = i
+            for p in s.encode(f):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    (d / "unknown_codec.avi").write_bytes((d / "m4.avi").read_bytes().replace(b"FMP4", b"ZQZQ"))
+    return d
+
+
+@pytest.mark.parametrize("name, words", [
+    ("truncated.mp4", "truncated"),
+    ("cut_index.mp4", "truncated/corrupt"),
+    ("garbage.mp4", "not a video"),
+    ("empty.mp4", "empty"),
+    ("missing.mp4", "no such file"),
+    ("audio_only.mp4", "no video stream (streams: audio)"),
+    ("unknown_codec.avi", "unsupported video codec"),
+])
+def test_bad_video_gets_one_clear_line_and_no_output(bad_inputs, tmp_path, name, words):
+    src = bad_inputs / name
+    r = run_cli("erase", src, "-o", tmp_path / "out.mp4")
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("facecanvas: error:") and str(src) in lines[0], r.stderr
+    assert words in lines[0]
+    assert list(tmp_path.iterdir()) == []  # nothing left behind, not even a temporary file
+
+
+def test_unknown_codec_and_incompatible_audio_are_output_errors(clips, tmp_path):
+    r = run_cli("erase", clips["moving"], "-o", tmp_path / "a.mp4", "--codec", "nope")
+    assert r.returncode == 4 and "codec 'nope' is not available" in r.stderr
+    r = run_cli("erase", clips["moving"], "-o", tmp_path / "a.webm")
+    assert r.returncode == 4 and "--no-audio" in r.stderr
+    assert leftovers(tmp_path) == [] and not (tmp_path / "a.webm").exists()
+
+
+def test_photos_and_videos_cannot_be_mixed(clips, tmp_path, astronaut_bgr):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "p.png"), astronaut_bgr)
+    r = run_cli("erase", tmp_path / "p.png", clips["two"], "-o", tmp_path / "out")
+    assert r.returncode == 2 and "cannot be mixed" in r.stderr
+
+
+def test_ctrl_c_closes_the_partial_output_properly(tmp_path):
+    src = astronaut_clip(tmp_path / "long.mp4", n=400, size=(960, 540))
+    dst = tmp_path / "out.mp4"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    # SIG_DFL: a child of a non-interactive shell may inherit an ignored SIGINT.
+    p = subprocess.Popen([sys.executable, "-m", "facecanvas.cli.main", "erase", str(src), "-o", str(dst)],
+                         stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(12)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    partial = tmp_path / "out.partial.mp4"
+    assert not dst.exists(), "an interrupted run must not leave the output as if complete"
+    assert "saved, closed properly, as" in err and str(partial) in err
+    n = len(decode_all(partial))  # a proper file: decodes to its end
+    assert 0 < n < 400 and f"after {n} of 400 frames" in err
+    info = probe(partial)
+    assert info.audio_streams == 1 and info.audio_duration == pytest.approx(info.duration, abs=0.1)
+    assert leftovers(tmp_path) == ["out.partial.mp4"]
