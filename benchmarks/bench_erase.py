@@ -182,7 +182,7 @@ class _StageClock:
             setattr(eraser_mod, k, v)
 
 
-def staged_once(analyzer: FaceAnalyzer, bgr: np.ndarray) -> dict[str, float] | None:
+def staged_once(analyzer: FaceAnalyzer, bgr: np.ndarray, max_size: int = 512) -> dict[str, float] | None:
     """One pass over the stages of erase() for the largest face; returns milliseconds per stage."""
     t = {}
     c0 = time.perf_counter()
@@ -204,7 +204,7 @@ def staged_once(analyzer: FaceAnalyzer, bgr: np.ndarray) -> dict[str, float] | N
     out = bgr.copy()  # erase()'s own work: counted under "output"
     c4 = time.perf_counter()
     with _StageClock() as clock:
-        done = eraser_mod.erase_face(out, face)
+        done = eraser_mod.erase_face(out, face, max_size=max_size)
     c5 = time.perf_counter()
     t["fill"] = clock.fill
     t["paste-back"] = clock.paste
@@ -216,7 +216,8 @@ def staged_once(analyzer: FaceAnalyzer, bgr: np.ndarray) -> dict[str, float] | N
     return {k: v * 1000 for k, v in t.items()}
 
 
-def run_case(name: str, bgr: np.ndarray, analyzer: FaceAnalyzer, preset: str, runs: int, warmup: int) -> dict:
+def run_case(name: str, bgr: np.ndarray, analyzer: FaceAnalyzer, preset: str, runs: int, warmup: int,
+             max_size: int = 512) -> dict:
     h, w = bgr.shape[:2]
     max_side = getattr(analyzer.detector, "max_side", None)
     if max_side:
@@ -239,13 +240,13 @@ def run_case(name: str, bgr: np.ndarray, analyzer: FaceAnalyzer, preset: str, ru
     f0 = faces[0]
     info["face_box_px"] = f"{f0.box[2] - f0.box[0]:.0f}x{f0.box[3] - f0.box[1]:.0f}"
     info["interocular_px"] = round(f0.interocular, 1)
-    info["work_crop"] = work_size(f0)
+    info["work_crop"] = work_size(f0, max_size=max_size)
 
     for _ in range(warmup):
-        staged_once(analyzer, bgr)
+        staged_once(analyzer, bgr, max_size)
     per: dict[str, list[float]] = {k: [] for k in STAGES}
     for _ in range(runs):
-        r = staged_once(analyzer, bgr)
+        r = staged_once(analyzer, bgr, max_size)
         if r is None:
             info["error"] = "face lost during timing"
             return info
@@ -254,11 +255,11 @@ def run_case(name: str, bgr: np.ndarray, analyzer: FaceAnalyzer, preset: str, ru
     sums = [sum(per[k][i] for k in STAGES) for i in range(runs)]
 
     for _ in range(warmup):
-        erase(bgr, analyzer=analyzer)
+        erase(bgr, analyzer=analyzer, max_size=max_size)
     e2e = []
     for _ in range(runs):
         c = time.perf_counter()
-        res = erase(bgr, analyzer=analyzer)
+        res = erase(bgr, analyzer=analyzer, max_size=max_size)
         e2e.append((time.perf_counter() - c) * 1000)
     info["erased_faces"] = len(res.faces)
 
@@ -269,7 +270,7 @@ def run_case(name: str, bgr: np.ndarray, analyzer: FaceAnalyzer, preset: str, ru
 
     # Python/numpy-side allocations of one erase() call (OpenCV/MediaPipe native buffers are not seen).
     tracemalloc.start()
-    erase(bgr, analyzer=analyzer)
+    erase(bgr, analyzer=analyzer, max_size=max_size)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     info["tracemalloc_peak_mib"] = peak / 2**20
@@ -358,9 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runs={args.runs}, warmup={args.warmup}; times in milliseconds, wall clock (perf_counter)")
     print(f"load average at start {_loadavg()} (other busy processes on this machine inflate the timings)\n")
 
-    cases: list[tuple[str, np.ndarray, FaceAnalyzer, str]] = []
+    cases: list[tuple] = []
     f720 = frame_1280x720()
-    cases += [("frame720", f720, video, "video max_side=640"), ("frame720", f720, default, "default max_side=1600")]
+    cases += [("frame720", f720, video, "video max_side=640"), ("frame720", f720, default, "default max_side=1600"),
+              ("frame720", f720, video, "video max_side=640, crop max 256 (as the video CLI)", 256)]
     cases += [("photo1024", photo_1024(), default, "default max_side=1600")]
     skipped = []
     if args.no_shared:
@@ -380,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             cases += [("celebahq512", ph, default, "default max_side=1600")]
 
     results = []
-    for name, img, an, preset in cases:
-        r = run_case(name, img, an, preset, args.runs, args.warmup)
+    for name, img, an, preset, *max_size in cases:
+        r = run_case(name, img, an, preset, args.runs, args.warmup, *max_size)
         print_case(r)
         results.append(r)
     for s in skipped:

@@ -60,14 +60,21 @@ def _match_border(low: np.ndarray, img: np.ndarray, hole: np.ndarray, sigma: flo
     ``sigma``. Gaps up to ``limit`` levels (shade) count fully; larger ones (hair, a glasses rim) count
     less and not at all past twice that, so they cannot drag a dark band into the fill.
     """
-    h8 = hole.astype(np.uint8)
-    ring = (cv2.dilate(h8, np.ones((5, 5), np.uint8)) > 0) & ~hole
+    bx, by, bw, bh = cv2.boundingRect(hole.astype(np.uint8))
+    if bw == 0:
+        return low
+    pad = int(np.ceil(8 * sigma)) + 3  # the ring plus the reach of the blurs below
+    y0, x0 = max(0, by - pad), max(0, bx - pad)
+    win = (slice(y0, by + bh + pad), slice(x0, bx + bw + pad))
+    sub_hole, sub_low = hole[win], low[win]
+    h8 = sub_hole.astype(np.uint8)
+    ring = (cv2.dilate(h8, np.ones((5, 5), np.uint8)) > 0) & ~sub_hole
     if edge is not None:
-        ring &= edge.astype(bool)
+        ring &= edge[win].astype(bool)
     if not ring.any():
         return low
-    actual = masked_blur(img, ~hole, sigma)
-    diff = actual - low
+    actual = masked_blur(img[win], ~sub_hole, sigma)
+    diff = actual - sub_low
     # Small gaps (shade) are matched fully; big ones (hair, a dark rim) fade out of the ring's say.
     size = np.abs(diff).max(-1) if diff.ndim == 3 else np.abs(diff)
     trust = np.clip((2 * limit - size) / limit, 0, 1) * ring
@@ -75,7 +82,9 @@ def _match_border(low: np.ndarray, img: np.ndarray, hole: np.ndarray, sigma: flo
         np.minimum(1.0, masked_blur(trust, ring, 2 * sigma))[..., None]
     depth = cv2.distanceTransform(h8, cv2.DIST_L2, 3)
     fade = np.exp(-((depth / (4 * sigma)) ** 2))[..., None]
-    return np.where(hole[..., None], low + fade * spread, low).astype(np.float32)
+    out = low.copy()
+    out[win] = np.where(sub_hole[..., None], sub_low + fade * spread, sub_low)
+    return out
 
 
 def render_clone(image: np.ndarray, hole: np.ndarray, plan: ClonePlan) -> np.ndarray:

@@ -69,14 +69,23 @@ def clone_offsets(hole: np.ndarray, source: np.ndarray, min_jump: float = 4.0) -
 
 
 def _place_blobs(todo: np.ndarray, found: np.ndarray, src: np.ndarray, oy: int, ox: int,
-                 tries: int = 64) -> None:
-    """Give each still-unfilled blob one offset that lands it (mostly) on source pixels."""
+                 tries: int = 64, min_area: int = 16) -> None:
+    """Give each still-unfilled blob one offset that lands it (mostly) on source pixels.
+
+    Blobs of a few pixels are left without grain: invisible, and not worth the search."""
     n, labels, stats, cent = cv2.connectedComponentsWithStats(todo.astype(np.uint8), connectivity=8)
+    big = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
+    if not big:
+        return
     sy_all, sx_all = np.nonzero(src)
     if len(sy_all) == 0:
         return
-    for i in range(1, n):
-        ly, lx = np.nonzero(labels == i)
+    step = max(1, len(sy_all) // 4000)
+    sy_all, sx_all = sy_all[::step], sx_all[::step]
+    for i in big:
+        x, y, w, h = stats[i, :4]
+        ly, lx = np.nonzero(labels[y:y + h, x:x + w] == i)
+        ly, lx = ly + y, lx + x
         cy, cx = oy + cent[i][1], ox + cent[i][0]
         order = np.argsort((sy_all - cy) ** 2 + (sx_all - cx) ** 2)
         for j in order[:: max(1, len(order) // tries)][:tries]:
