@@ -14,14 +14,15 @@ Run `facecanvas COMMAND --help` for a command's options and examples."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import demo_cmd, effect_cmd, erase_cmd, eval_cmd, faces_cmd, gallery_cmd, inpaint_cmd, live_cmd
+    from . import demo_cmd, effect_cmd, erase_cmd, eval_cmd, export_cmd, faces_cmd, gallery_cmd, inpaint_cmd, live_cmd, prepare_cmd, train_cmd
 
     p = argparse.ArgumentParser(
         prog="facecanvas", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Edit faces in photos: find faces and landmarks, erase facial parts to a natural blank face.")
+        description="Edit faces in photos, videos and live streams: erase facial parts to a natural blank face, "
+                    "apply AR effects, and train the neural eraser.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
-    for mod in (erase_cmd, inpaint_cmd, faces_cmd, demo_cmd, eval_cmd, effect_cmd, gallery_cmd, live_cmd):
+    for mod in (erase_cmd, inpaint_cmd, faces_cmd, demo_cmd, eval_cmd, prepare_cmd, train_cmd, export_cmd, live_cmd, effect_cmd, gallery_cmd):
         mod.add_parser(sub)
     return p
 

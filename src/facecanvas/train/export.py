@@ -1,0 +1,89 @@
+"""Export trained generators to ONNX for ``inpaint.neural.NeuralEraser`` and check it against PyTorch."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError, OutputError
+from .networks import ExportWrapper, FaceEraserNet, count_parameters
+from .trainer import load_generator
+
+OPSET = 17
+
+
+def example_inputs(net: FaceEraserNet, size: int = 256, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """A smooth skin-like image with a part-shaped hole and sparse edges, for tracing and the parity check."""
+    g = torch.Generator().manual_seed(seed)
+    s = net.cfg.coarse_scale
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    base = torch.tensor([0.55, 0.62, 0.78]).view(3, 1, 1)
+    image = (base * (0.85 + 0.15 * xx) + 0.02 * torch.randn(3, size, size, generator=g)).clamp(0, 1)[None]
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 3: size // 2, size // 5: size * 4 // 5] = 1
+    mask[..., size * 2 // 3: size * 4 // 5, size // 3: size * 2 // 3] = 1
+    edges = (torch.rand(1, 1, size // s, size // s, generator=g) > 0.97).float()
+    return image * (1 - mask), mask, edges
+
+
+def export_onnx(net: FaceEraserNet, path: str | Path, info: dict | None = None, size: int = 256) -> Path:
+    """Write ``net`` as ONNX (dynamic height and width) with the metadata NeuralEraser reads."""
+    import onnx
+
+    path = Path(path)
+    net = net.cpu().eval()
+    wrapper = ExportWrapper(net).eval()
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapper, example_inputs(net, size), str(tmp), dynamo=False, opset_version=OPSET,
+                          input_names=["image", "mask", "edges"], output_names=["output"],
+                          dynamic_axes={"image": {2: "h", 3: "w"}, "mask": {2: "h", 3: "w"},
+                                        "edges": {2: "hs", 3: "ws"}, "output": {2: "h", 3: "w"}})
+    model = onnx.load(str(tmp))
+    meta = {"coarse_scale": str(net.cfg.coarse_scale), "edge_sigma": str(net.cfg.edge_sigma),
+            "stride": str(32 * net.cfg.coarse_scale), "variant": net.cfg.variant,
+            "info": json.dumps({**(info or {}), "parameters": count_parameters(net)})}
+    onnx.helper.set_model_props(model, meta)
+    model.producer_name = "facecanvas"
+    onnx.save(model, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def parity(net: FaceEraserNet, path: str | Path, size: int = 256, seeds=(0, 1, 2)) -> float:
+    """Largest |ONNX - PyTorch| of the output over a few example inputs (0..1 scale)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    net = net.cpu().eval()
+    worst = 0.0
+    for seed in seeds:
+        x, m, e = example_inputs(net, size, seed)
+        with torch.no_grad():
+            ref = net(x, m, e)["output"].numpy()
+        got = sess.run(None, {"image": x.numpy(), "mask": m.numpy(), "edges": e.numpy()})[0]
+        worst = max(worst, float(np.abs(got - ref).max()))
+    return worst
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, overwrite: bool = False) -> tuple[Path, float, int]:
+    """Export a checkpoint or weights file; returns (ONNX path, parity error, training step)."""
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise OutputError(f"cannot write {out}: the output must end in .onnx")
+    if out.exists() and not overwrite:
+        raise OutputError(f"cannot write {out}: file already exists (use --overwrite to replace it)")
+    net, cfg, step = load_generator(checkpoint)
+    if step < cfg.run.phase1_steps:
+        raise InputError(f"{checkpoint}: step {step} is still in phase 1 (the edge network); nothing to export yet")
+    info = {"step": step, "phase1_steps": cfg.run.phase1_steps, "variant": cfg.model.variant,
+            "checkpoint": Path(checkpoint).name}
+    path = export_onnx(net, out, info)
+    return path, parity(net, path), step
