@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..analysis import FaceAnalyzer
+from ..errors import FacecanvasError, InputError, NoFaceError
 from ..analysis.detect import DETECTORS
 
 
@@ -34,3 +35,18 @@ def warn(msg: str) -> None:
 
 def info(msg: str) -> None:
     print(msg, file=sys.stderr)
+
+
+def finish_batch(failures: dict[type, list[str]], written: int, total: int) -> int:
+    """Print a batch's summary and return its exit code: the most serious failure decides it
+    (bad input > output problem > no face)."""
+    if total > 1:
+        failed = sum(len(v) for v in failures.values())
+        info(f"done: {written} written, {failed} failed of {total}")
+    if not failures:
+        return 0
+    for kind in (InputError, FacecanvasError):
+        for cls in failures:
+            if issubclass(cls, kind) and cls is not NoFaceError:
+                return cls.exit_code
+    return NoFaceError.exit_code

@@ -13,7 +13,7 @@ from ..effects import Effect, EffectResult, builtin_names, list_effects, load_ef
 from ..effects.spec import find_effect
 from ..errors import FacecanvasError, InputError, NoFaceError
 from ..media.image_io import load_image, save_result
-from .common import add_analysis_options, add_overwrite, info, make_analyzer, warn
+from .common import add_analysis_options, add_overwrite, finish_batch, make_analyzer, warn
 from .paths import expand_inputs, plan_outputs
 from .video_common import add_video_options, is_video_input, run_video
 
@@ -130,16 +130,7 @@ def run(args: argparse.Namespace) -> int:
             except FacecanvasError as e:
                 failures.setdefault(type(e), []).append(str(e))
                 bar.write(f"facecanvas: error: {e}", file=sys.stderr)
-    if len(inputs) > 1:
-        failed = sum(len(v) for v in failures.values())
-        info(f"done: {written} written, {failed} failed of {len(inputs)}")
-    if not failures:
-        return 0
-    for kind in (InputError, FacecanvasError):  # bad input > output problem > no face
-        for cls in failures:
-            if issubclass(cls, kind) and cls is not NoFaceError:
-                return cls.exit_code
-    return NoFaceError.exit_code
+    return finish_batch(failures, written, len(inputs))
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -13,7 +12,7 @@ from ..errors import FacecanvasError, InputError, NoFaceError
 from ..inpaint import METHODS
 from ..masks import PARTS, parse_parts
 from ..media.image_io import load_image, save_image, save_result
-from .common import add_analysis_options, add_overwrite, info, make_analyzer
+from .common import add_analysis_options, add_overwrite, finish_batch, make_analyzer
 from .paths import expand_inputs, plan_outputs, sidecar
 from .video_common import add_video_options, is_video_input, run_video
 
@@ -85,14 +84,4 @@ def run(args: argparse.Namespace) -> int:
             except FacecanvasError as e:
                 failures.setdefault(type(e), []).append(str(e))
                 bar.write(f"facecanvas: error: {e}", file=sys.stderr)
-    if len(inputs) > 1:
-        failed = sum(len(v) for v in failures.values())
-        info(f"done: {written} written, {failed} failed of {len(inputs)}")
-    if not failures:
-        return 0
-    # The most serious failure decides the exit code: bad input > output problem > no face.
-    for kind in (InputError, FacecanvasError):
-        for cls in failures:
-            if issubclass(cls, kind) and cls is not NoFaceError:
-                return cls.exit_code
-    return NoFaceError.exit_code
+    return finish_batch(failures, written, len(inputs))
