@@ -18,8 +18,13 @@ facial-part masks of ANOTHER face in the aligned frame, then filled by every met
 Prints PSNR and MAE over the whole image (as the paper's Table 1), PSNR inside the hole, and a
 texture ratio (fine-detail energy inside the hole relative to the truth's; 1.0 = same grain).
 
-example:
+Methods: clone, telea, ns (classical), neural (the shipped FaceEraser ONNX model) and LABEL=MODEL.onnx
+for any model written by `facecanvas export`, so trained variants can be set side by side.
+
+examples:
   facecanvas eval erase --data ../shared/data/faces/celebamaskhq/train --limit 300
+  facecanvas eval erase --data ../shared/data/faces/celebamaskhq/train --limit 300 \
+      --methods clone,ns,neural,edge_ae=out/edge_ae.onnx
 """
 
 
@@ -29,22 +34,24 @@ def add_parser(sub) -> None:
     p.add_argument("task", choices=["erase"], help="what to evaluate")
     p.add_argument("--data", required=True, help="folder with images/ (and optional masks/) of aligned faces")
     p.add_argument("--limit", type=int, default=300, help="read at most this many faces (default %(default)s)")
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods (default: %(default)s)")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help="comma-separated: clone, telea, ns, neural, LABEL=MODEL.onnx (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="pairing seed (default %(default)s)")
     p.add_argument("--samples", metavar="PNG", help="also write a grid of a few pairs and their fills")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..eval.erase_eval import run_erase_eval, write_samples
+    from ..eval.erase_eval import check_methods, run_erase_eval, write_samples
 
     data = Path(args.data)
     if not data.is_dir():
         raise InputError(f"{data}: not a folder")
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise InputError(f"--methods: unknown {', '.join(bad)}; choose from {', '.join(METHODS)}")
+    try:
+        check_methods(methods)
+    except ValueError as e:
+        raise InputError(f"--methods: {e}") from None
     report = run_erase_eval(data, methods=methods, limit=args.limit, seed=args.seed)
     print(report.to_table())
     if args.samples:

@@ -108,9 +108,9 @@ class EvalReport:
         ]
         for m in self.methods:
             s = self.summary(how)[m]
-            lines.append(f"| {m} | {s['psnr']:.2f} | {s['mae'] / 2.55:.3f} | {s['hole_psnr']:.2f} "
+            lines.append(f"| {method_label(m)} | {s['psnr']:.2f} | {s['mae'] / 2.55:.3f} | {s['hole_psnr']:.2f} "
                          f"| {s['texture']:.3f} |")
-        times = ", ".join(f"{m} {1000 * self.scores[m].seconds / max(1, self.n):.1f}" for m in self.methods)
+        times = ", ".join(f"{method_label(m)} {1000 * self.scores[m].seconds / max(1, self.n):.1f}" for m in self.methods)
         lines += ["", f"Fill time, ms per face: {times}. PSNR and MAE over the whole 256x256 image; hole PSNR "
                       "inside the hole; texture = RMS of gray - GaussianBlur(gray, 1.5) in the hole (eroded 2 px), "
                       "fill / truth."]
@@ -184,16 +184,46 @@ def score_fill(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[st
             "texture": texture_ratio(pred, truth, hole)}
 
 
+def is_neural(method: str) -> bool:
+    """``neural`` (the shipped model) or ``LABEL=PATH.onnx`` (another exported FaceEraser model)."""
+    return method == "neural" or (("=" in method) and method.lower().endswith(".onnx"))
+
+
+def check_methods(methods) -> None:
+    bad = [m for m in methods if m not in METHODS and not is_neural(m)]
+    if bad or not methods:
+        raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METHODS)}, "
+                         "neural, or LABEL=MODEL.onnx")
+
+
+def make_fillers(methods) -> dict:
+    """method -> fill(masked image, hole); neural models are loaded once here."""
+    from ..inpaint.neural import NeuralEraser
+
+    fillers = {}
+    for m in methods:
+        if is_neural(m):
+            fillers[m] = NeuralEraser(None if m == "neural" else m.split("=", 1)[1]).fill
+        else:
+            fillers[m] = (lambda meth: (lambda img, hole: inpaint(img, hole, meth)))(m)
+    return fillers
+
+
+def method_label(method: str) -> str:
+    return method.split("=", 1)[0] if is_neural(method) and method != "neural" else method
+
+
 def evaluate_pairs(pairs: list[ErasePair], methods=METHODS, progress: bool = True) -> dict[str, MethodScores]:
     """Fill every pair with every method (the same inputs for all) and score the fills."""
     methods = tuple(methods)
+    fill = make_fillers(methods)
     values = {m: {k: np.full(len(pairs), np.nan) for k in METRICS} for m in methods}
     seconds = dict.fromkeys(methods, 0.0)
     for i, pair in enumerate(tqdm(pairs, desc="erase eval", file=sys.stderr, disable=not progress)):
         masked = pair.masked()
         for m in methods:
             t0 = time.perf_counter()
-            pred = inpaint(masked, pair.hole, m)
+            pred = fill[m](masked, pair.hole)
             seconds[m] += time.perf_counter() - t0
             for k, v in score_fill(pred, pair.truth, pair.hole).items():
                 values[m][k][i] = v
@@ -208,9 +238,7 @@ def run_erase_eval(data_dir: str | Path, methods=("clone", "telea", "ns"), limit
     ``samples_path``: also write a PNG grid of the first ``n_samples`` pairs (``write_samples``).
     """
     methods = tuple(methods)
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METHODS)}")
+    check_methods(methods)
     t0 = time.perf_counter()
     ps = build_pairs(data_dir, limit, seed, analyzer, progress=progress)
     if not ps.pairs:
@@ -246,7 +274,8 @@ def write_samples(path: str | Path, pairs: list[ErasePair] | str | Path, methods
     if not rows:
         raise ValueError("no pairs to draw")
     s = BLANK_SIZE
-    cols = ["truth", "input (hole)"] + list(methods)
+    cols = ["truth", "input (hole)"] + [method_label(m) for m in methods]
+    fill = make_fillers(methods)
     head = 26
     w = len(cols) * s + (len(cols) + 1) * gap
     h = head + len(rows) * s + (len(rows) + 1) * gap
@@ -261,7 +290,7 @@ def write_samples(path: str | Path, pairs: list[ErasePair] | str | Path, methods
         tiles = [pair.truth.copy(), shown]
         masked = pair.masked()
         for m in methods:
-            pred = inpaint(masked, pair.hole, m)
+            pred = fill[m](masked, pair.hole)
             sc = score_fill(pred, pair.truth, pair.hole)
             tile = pred.copy()
             _label(tile, f"hole {sc['hole_psnr']:.1f} dB  tex {sc['texture']:.2f}", (6, s - 8))

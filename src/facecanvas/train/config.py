@@ -31,6 +31,7 @@ class ModelConfig:
     ca_reduction: int = 4  # channel attention squeeze ratio
     coarse_scale: int = 1  # G_edge and G_pc run at 1/coarse_scale of the input; offsets are upsampled
     edge_sigma: float = 2.0  # Canny sigma at G_edge's scale (EdgeConnect: 2)
+    max_offset: float = 96.0  # pixels: G_pc's tanh output 1 moves this far, whatever the image size
     ref_residual: bool = True  # G_ref predicts a correction added to Warp(I, F) (paper does not say)
     disc_width: int = 64  # PatchGAN base channels (pix2pix: 64)
 

@@ -218,7 +218,12 @@ class FaceEraserNet(nn.Module):
             offsets = self.g_pc(torch.cat([self._coarse(image, "avg"), edge_full, m], 1))
             if self.cfg.coarse_scale > 1:
                 offsets = F.interpolate(offsets, size=image.shape[2:], mode="bilinear", align_corners=False)
-            coarse = warp(image, offsets)
+            # F is in units of max_offset pixels, so a crop of any size (128 in training, 256 at inference)
+            # copies from the same distance; grid_sample wants units of half the image side.
+            h, w = image.shape[2], image.shape[3]
+            sx = torch.full((1, 1, 1, 1), 2.0 * self.cfg.max_offset, dtype=image.dtype) / w
+            sy = torch.full((1, 1, 1, 1), 2.0 * self.cfg.max_offset, dtype=image.dtype) / h
+            coarse = warp(image, offsets * torch.cat([sx, sy], 1).to(image.device))
             out["offsets"], out["coarse"] = offsets, coarse
             r = self.g_ref(torch.cat([coarse, image, offsets, mask], 1))
             raw = torch.clamp(coarse + r, 0, 1) if self.residual else (r + 1) / 2
