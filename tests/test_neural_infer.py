@@ -11,7 +11,7 @@ import pytest
 from facecanvas.errors import InputError
 from facecanvas.inpaint.neural import NeuralEraser, default_model_path, edge_map, neural_fill
 
-from conftest import REPO
+from conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +45,27 @@ def test_fill_changes_only_the_hole(eraser, astronaut_crop):
     assert not np.array_equal(out[hole], crop[hole])
 
 
-@pytest.mark.xfail(strict=True, reason="known failure of the shipped compact model (docs/MODEL_CARD.md): on a real "
-                   "face it copies hair into the brow holes (training blank faces never have hair next to a hole), "
-                   "so the fill is ~30 levels darker than the skin around it")
-def test_fill_looks_like_skin(eraser, astronaut_crop):
-    crop, hole = astronaut_crop
-    out = eraser.fill(crop, hole)
-    # The fill takes the colour of the skin around the hole (cheeks and forehead), not black or a part colour.
+def test_fill_looks_like_skin(eraser, astronaut_bgr, astronaut_face):
+    """In the erase path the model sees only the face's skin (the rest smoothed over), so it cannot copy the
+    hair or the suit into the hole: the fill takes the colour of the skin around it."""
     import cv2
 
+    from facecanvas import erase
+
+    done = erase(astronaut_bgr, faces=[astronaut_face], method="neural", model=eraser).faces[0]
+    hole = done.hole
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~hole
+    assert np.abs(done.blank[hole].mean(0) - done.crop[ring].mean(0)).max() < 20
+
+
+@pytest.mark.xfail(strict=True, reason="known failure of the shipped compact model (docs/MODEL_CARD.md): shown the "
+                   "whole crop it copies hair and clothes into the holes (its training blank faces are skin "
+                   "everywhere), ~30 levels off; erase() therefore passes the skin as context")
+def test_fill_without_context_looks_like_skin(eraser, astronaut_crop):
+    import cv2
+
+    crop, hole = astronaut_crop
+    out = eraser.fill(crop, hole)
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~hole
     assert np.abs(out[hole].mean(0) - crop[ring].mean(0)).max() < 30
 
@@ -96,3 +108,22 @@ def test_inference_never_imports_torch():
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr[-500:]
+
+
+def test_erase_method_neural_runs_in_the_erase_path(astronaut_bgr, astronaut_face, eraser):
+    from facecanvas import erase
+
+    result = erase(astronaut_bgr, faces=[astronaut_face], method="neural", model=eraser)
+    changed = np.any(result.image != astronaut_bgr, axis=2)
+    assert changed.any() and not changed[result.mask == 0].any()
+    assert result.faces[0].transform.size == 256  # the scale the model was trained at
+
+
+def test_cli_erase_method_neural(tmp_path, astronaut_bgr):
+    import cv2
+
+    src, dst = tmp_path / "a.png", tmp_path / "b.png"
+    cv2.imwrite(str(src), astronaut_bgr)
+    r = run_cli("erase", src, "-o", dst, "--method", "neural")
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(str(dst)).shape == astronaut_bgr.shape

@@ -32,6 +32,7 @@ examples:
   facecanvas erase photo.jpg -o blank.jpg
   facecanvas erase photos/ -o out/ --parts brows,eyes --save-mask
   facecanvas erase "shots/*.png" -o out/ --method ns      # OpenCV Navier-Stokes, for comparison
+  facecanvas erase photo.jpg -o neural.jpg --method neural  # the learned eraser (ONNX, 256 px crop)
   facecanvas erase clip.mp4 -o blank.mp4                  # video: every frame, audio kept
   facecanvas erase clip.mp4 -o blank.mp4 --largest --crf 18
 """
@@ -46,7 +47,8 @@ def add_parser(sub) -> None:
     p.add_argument("--parts", default="all", metavar="LIST",
                    help=f"comma-separated parts to erase: {','.join(PARTS)} (default: all)")
     p.add_argument("--method", choices=METHODS, default="clone",
-                   help="fill method: clone (default: shading + cloned skin grain), telea or ns (OpenCV)")
+                   help="fill method: clone (default: shading + cloned skin grain), telea or ns (OpenCV), "
+                        "neural (the learned FaceEraser model; see docs/MODEL_CARD.md: it does not beat clone yet)")
     p.add_argument("--save-mask", action="store_true", help="also write OUT_mask.png (white = replaced)")
     add_overwrite(p)
     add_analysis_options(p)
@@ -54,15 +56,25 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def load_model(method: str):
+    """The neural eraser's model, loaded once per run; None for the classical methods."""
+    if method != "neural":
+        return None
+    from ..inpaint.neural import NeuralEraser
+
+    return NeuralEraser()
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         parts = parse_parts(args.parts)
     except ValueError as e:
         raise InputError(f"--parts: {e}") from None
+    model = load_model(args.method)
     if is_video_input(args.inputs):
         # Video favours speed: a 256 px working crop is about twice as fast on big faces (softer grain).
         return run_video(args, lambda frame, faces: erase(frame, parts, faces=faces, method=args.method,
-                                                          max_size=256).image)
+                                                          max_size=256, model=model).image)
     inputs = expand_inputs(args.inputs)
     outputs = plan_outputs(inputs, args.output)
     failures: dict[type, list[str]] = {}
@@ -72,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         for src, dst in bar:
             try:
                 img = load_image(src)
-                result = erase(img.bgr, parts, analyzer=analyzer, method=args.method)
+                result = erase(img.bgr, parts, analyzer=analyzer, method=args.method, model=model)
                 if not result.faces:
                     raise NoFaceError(f"{src}: no face found")
                 save_result(dst, result.image, img, overwrite=args.overwrite, protected=inputs)

@@ -71,12 +71,14 @@ def make_op(args: argparse.Namespace) -> tuple[FrameOp, str]:
             raise InputError(f"--effect: effects are not available in this installation ({e})") from e
         return make_effect_op(args.effect), f"effect {args.effect}"
     from ..eraser import erase
+    from .erase_cmd import load_model
 
     try:
         parts = parse_parts(args.parts)
     except ValueError as e:
         raise InputError(f"--parts: {e}") from None
-    return (lambda frame, faces: erase(frame, parts, faces=faces, method=args.method).image), "erase"
+    model = load_model(args.method)
+    return (lambda frame, faces: erase(frame, parts, faces=faces, method=args.method, model=model).image), "erase"
 
 
 def open_source(args: argparse.Namespace):

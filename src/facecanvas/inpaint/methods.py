@@ -10,7 +10,8 @@ import numpy as np
 from .harmonic import harmonic_fill, masked_blur
 from .pixel_clone import clone_offsets, cloned_sources
 
-METHODS = ("clone", "telea", "ns")
+METHODS = ("clone", "telea", "ns", "neural")
+CLASSICAL = ("clone", "telea", "ns")  # need no model file
 
 
 @dataclass
@@ -157,8 +158,9 @@ def opencv_fill(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
 
 def inpaint(image: np.ndarray, hole: np.ndarray, method: str = "clone",
             source: np.ndarray | None = None, known: np.ndarray | None = None,
-            edge: np.ndarray | None = None) -> np.ndarray:
-    """Fill the True pixels of ``hole`` in an HxWx3 uint8 image. ``method``: clone (default), telea or ns."""
+            edge: np.ndarray | None = None, model=None) -> np.ndarray:
+    """Fill the True pixels of ``hole`` in an HxWx3 uint8 image. ``method``: clone (default), telea, ns or
+    neural (the shipped FaceEraser model; pass a loaded ``NeuralEraser`` as ``model`` to reuse it)."""
     if image.ndim != 3 or image.dtype != np.uint8:
         raise ValueError("inpaint expects an HxWx3 uint8 image")
     if hole.shape != image.shape[:2]:
@@ -167,4 +169,10 @@ def inpaint(image: np.ndarray, hole: np.ndarray, method: str = "clone",
         return clone_fill(image, hole, source, known=known, edge=edge)
     if method in ("telea", "ns"):
         return opencv_fill(image, hole, method)
+    if method == "neural":
+        if model is None:
+            from .neural import NeuralEraser
+
+            model = NeuralEraser()
+        return model.fill(image, hole, context=known)
     raise ValueError(f"unknown inpaint method {method!r}; choose one of {', '.join(METHODS)}")

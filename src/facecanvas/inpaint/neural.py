@@ -80,8 +80,13 @@ class NeuralEraser:
         self.stride = int(meta.get("stride", str(32 * self.scale)))
         self.info = json.loads(meta.get("info", "{}"))
 
-    def fill(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        """Fill the True pixels of ``hole`` in an HxWx3 uint8 BGR image; every other pixel is returned as is."""
+    def fill(self, image: np.ndarray, hole: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        """Fill the True pixels of ``hole`` in an HxWx3 uint8 BGR image; every other pixel is returned as is.
+
+        ``context`` (HxW bool, optional): the pixels the model may copy from, e.g. the face's skin. The rest
+        is shown to the model as a smooth extension of that skin: it was trained on blank faces that are
+        skin everywhere, and on a real face it otherwise copies hair, background or clothes into the hole.
+        """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("NeuralEraser.fill expects an HxWx3 uint8 BGR image")
         hole = np.asarray(hole, bool)
@@ -91,7 +96,8 @@ class NeuralEraser:
             return image.copy()
         h, w = hole.shape
         ph, pw = -h % self.stride, -w % self.stride
-        img = np.where(hole[..., None], 0, image).astype(np.uint8)
+        shown = image if context is None else _skin_only(image, np.asarray(context, bool) & ~hole)
+        img = np.where(hole[..., None], 0, shown).astype(np.uint8)
         if ph or pw:  # reflect-pad to the model's stride; the padding is never a hole
             img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
             hole_p = np.pad(hole, ((0, ph), (0, pw)))
@@ -104,6 +110,16 @@ class NeuralEraser:
         out = self.session.run(None, feed)[0][0].transpose(1, 2, 0)[:h, :w]
         filled = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.where(hole[..., None], filled, image)
+
+
+def _skin_only(image: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """``image`` with every pixel outside ``skin`` replaced by a smooth membrane of the skin around it."""
+    if not skin.any() or skin.all():
+        return image
+    from .harmonic import harmonic_fill
+
+    smooth = harmonic_fill(image.astype(np.float32), ~skin)
+    return np.where(skin[..., None], image, np.clip(smooth + 0.5, 0, 255).astype(np.uint8))
 
 
 def neural_fill(image: np.ndarray, hole: np.ndarray, model_path: str | Path | None = None,
