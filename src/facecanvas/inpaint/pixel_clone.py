@@ -82,22 +82,23 @@ def _place_blobs(todo: np.ndarray, found: np.ndarray, src: np.ndarray, oy: int, 
         return
     step = max(1, len(sy_all) // 4000)
     sy_all, sx_all = sy_all[::step], sx_all[::step]
+    hs, ws = src.shape
     for i in big:
         x, y, w, h = stats[i, :4]
         ly, lx = np.nonzero(labels[y:y + h, x:x + w] == i)
         ly, lx = ly + y, lx + x
         cy, cx = oy + cent[i][1], ox + cent[i][0]
         order = np.argsort((sy_all - cy) ** 2 + (sx_all - cx) ** 2)
-        for j in order[:: max(1, len(order) // tries)][:tries]:
-            dy, dx = int(sy_all[j] - round(cy)), int(sx_all[j] - round(cx))
-            land = src[oy + ly + dy, ox + lx + dx] if _inside(src, oy + ly + dy, ox + lx + dx) else None
-            if land is not None and land.mean() > 0.9:
-                found[ly[land], lx[land]] = (dx, dy)
-                break
-
-
-def _inside(a: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> bool:
-    return ys.min() >= 0 and xs.min() >= 0 and ys.max() < a.shape[0] and xs.max() < a.shape[1]
+        pick = order[:: max(1, len(order) // tries)][:tries]  # nearest first, spread over all sources
+        dy = (sy_all[pick] - round(cy)).astype(np.intp)[:, None]
+        dx = (sx_all[pick] - round(cx)).astype(np.intp)[:, None]
+        ty, tx = oy + ly[None] + dy, ox + lx[None] + dx  # every try at once: tries x blob pixels
+        inside = (ty >= 0) & (tx >= 0) & (ty < hs) & (tx < ws)
+        land = src[np.clip(ty, 0, hs - 1), np.clip(tx, 0, ws - 1)] & inside
+        good = inside.all(1) & (land.mean(1) > 0.9)
+        if good.any():
+            j = int(np.argmax(good))
+            found[ly[land[j]], lx[land[j]]] = (int(dx[j, 0]), int(dy[j, 0]))
 
 
 def cloned_sources(ys: np.ndarray, xs: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
