@@ -50,13 +50,13 @@ DEFACE = REPO / ".venv-deface" / "bin" / "deface"
 def make_op(name: str):
     if name == "identity":
         return identity_op
-    if name.startswith("erase"):
-        from facecanvas.eraser import erase
+    from facecanvas.eraser import VIDEO_CROP, erase_op
 
-        return lambda frame, faces: erase(frame, faces=faces).image
+    if name.startswith("erase"):
+        return erase_op()  # what `facecanvas erase CLIP` runs
     from facecanvas.effects import make_effect_op
 
-    return make_effect_op(name)
+    return make_effect_op(name, size=VIDEO_CROP)  # what `facecanvas effect NAME CLIP` runs
 
 
 def cpu_seconds(who=resource.RUSAGE_SELF) -> float:

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from ..analysis import FaceAnalyzer
 from ..effects import Effect, EffectResult, builtin_names, list_effects, load_effect
 from ..effects.spec import find_effect
+from ..eraser import VIDEO_CROP
 from ..errors import FacecanvasError, InputError, NoFaceError
 from ..media.image_io import load_image, save_result
 from .common import add_analysis_options, add_overwrite, finish_batch, make_analyzer, warn
@@ -103,7 +104,7 @@ def process_image(bgr, effect: Effect, analyzer: FaceAnalyzer) -> EffectResult:
 def run(args: argparse.Namespace) -> int:
     if is_video_input(args.inputs):
         if args.crop_size is None:
-            args.crop_size = 256  # video favours speed, as for erase
+            args.crop_size = VIDEO_CROP  # video favours speed, as for erase
         with make_analyzer(args) as analyzer:
             effect = prepare(args, analyzer)
             return run_video(args, lambda frame, faces: effect.apply(frame, faces).image)

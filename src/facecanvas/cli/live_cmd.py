@@ -69,16 +69,17 @@ def make_op(args: argparse.Namespace) -> tuple[FrameOp, str]:
             from ..effects import make_effect_op
         except ImportError as e:
             raise InputError(f"--effect: effects are not available in this installation ({e})") from e
-        return make_effect_op(args.effect), f"effect {args.effect}"
-    from ..eraser import erase
+        from ..eraser import VIDEO_CROP
+
+        return make_effect_op(args.effect, size=VIDEO_CROP), f"effect {args.effect}"
+    from ..eraser import erase_op
     from .erase_cmd import load_model
 
     try:
         parts = parse_parts(args.parts)
     except ValueError as e:
         raise InputError(f"--parts: {e}") from None
-    model = load_model(args.method)
-    return (lambda frame, faces: erase(frame, parts, faces=faces, method=args.method, model=model).image), "erase"
+    return erase_op(parts, args.method, load_model(args.method)), "erase"
 
 
 def open_source(args: argparse.Namespace):
