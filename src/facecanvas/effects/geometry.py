@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from ..analysis import landmark_groups as lg
-from ..masks.parts import DEFAULT_DILATION, interocular
+from ..masks.parts import DEFAULT_DILATION, hull_mask, interocular
 
 # Part name -> (landmark groups, the erase part whose dilation it uses).
 PART_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -70,18 +70,12 @@ def midline_x(pts: np.ndarray) -> float:
 
 
 def _hull_mask(pts: np.ndarray, groups, shape: tuple[int, int], dilate_px: float) -> np.ndarray:
-    mask = np.zeros(shape, np.uint8)
     if set(groups) == set(_INNER_GROUPS):  # the inner face is one region, gaps included
         hulls = [cv2.convexHull(np.round(np.vstack([pts[list(lg.GROUPS[g]), :2] for g in groups]))
                                 .astype(np.int32))]
     else:
         hulls = [cv2.convexHull(np.round(pts[list(lg.GROUPS[g]), :2]).astype(np.int32)) for g in groups]
-    for h in hulls:
-        cv2.fillConvexPoly(mask, h, 255, lineType=cv2.LINE_8)
-    r = int(round(dilate_px))
-    if r > 0:
-        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return mask > 0
+    return hull_mask(hulls, shape, dilate_px)
 
 
 def part_region(pts: np.ndarray, part: str, shape: tuple[int, int]) -> np.ndarray:
