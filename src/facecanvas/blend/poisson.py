@@ -62,7 +62,7 @@ def _relax(x: np.ndarray, todo: np.ndarray, sweeps: int) -> np.ndarray:
     return x
 
 
-def membrane(values: np.ndarray, region: np.ndarray, sweeps: int = 24) -> np.ndarray:
+def membrane(values: np.ndarray, region: np.ndarray, sweeps: int = 16) -> np.ndarray:
     """Harmonic fill of ``region`` (HxW bool) in ``values`` (HxWxC float32) from the pixels around it.
 
     Pixels outside ``region`` are returned unchanged; inside, the solution of Laplace's equation with
@@ -143,7 +143,7 @@ def _fade_detail(dst: np.ndarray, src: np.ndarray, region: np.ndarray, width: fl
 
 
 def poisson_blend(dst: np.ndarray, src: np.ndarray, region: np.ndarray, mode: str = "normal",
-                  sweeps: int = 24, fade: float = 0.0, max_gain: float = 1.5) -> np.ndarray:
+                  sweeps: int = 16, fade: float = 0.0, max_gain: float = 1.5) -> np.ndarray:
     """``dst`` with ``region`` (HxW bool) seamlessly replaced by ``src`` (both HxWxC, same size).
 
     ``max_gain``: the largest brightness gain of ``mode="gain"`` (and its inverse, the smallest);

@@ -109,7 +109,7 @@ def _reshade_blank(canvas: np.ndarray, blank: np.ndarray, original: np.ndarray, 
     diff = np.where(edge[..., None], original[box].astype(np.float32) - blank[box], 0.0).astype(np.float32)
     w = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), sigma)[..., None]
     smooth = cv2.GaussianBlur(diff, (0, 0), sigma).reshape(diff.shape) / np.maximum(w, 1e-3)
-    h = membrane(np.where(rest[..., None], smooth, 0.0).astype(np.float32), f, sweeps=16)
+    h = membrane(np.where(rest[..., None], smooth, 0.0).astype(np.float32), f)
     canvas[box] += np.where(f[..., None], h, 0.0)
 
 
