@@ -97,19 +97,22 @@ class NeuralEraser:
         h, w = hole.shape
         ph, pw = -h % self.stride, -w % self.stride
         shown = image if context is None else _skin_only(image, np.asarray(context, bool) & ~hole)
-        img = np.where(hole[..., None], 0, shown).astype(np.uint8)
+        img = np.array(shown, np.uint8)  # a copy: the hole is zeroed in place
+        img[hole] = 0
         if ph or pw:  # reflect-pad to the model's stride; the padding is never a hole
             img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
             hole_p = np.pad(hole, ((0, ph), (0, pw)))
         else:
             hole_p = hole
         edges = edge_map(img, hole_p, self.scale, self.sigma)
-        feed = {"image": (img.astype(np.float32) / 255.0).transpose(2, 0, 1)[None],
-                "mask": hole_p.astype(np.float32)[None, None],
-                "edges": edges[None, None]}
-        out = self.session.run(None, feed)[0][0].transpose(1, 2, 0)[:h, :w]
-        filled = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.where(hole[..., None], filled, image)
+        chw = img.transpose(2, 0, 1).astype(np.float32)
+        chw *= np.float32(1 / 255.0)
+        feed = {"image": chw[None], "mask": hole_p.astype(np.float32)[None, None], "edges": edges[None, None]}
+        out = self.session.run(None, feed)[0][0, :, :h, :w]  # 3xHxW
+        vals = out[:, hole].T * np.float32(255.0) + np.float32(0.5)
+        result = image.copy()
+        result[hole] = np.clip(vals, 0, 255).astype(np.uint8)
+        return result
 
 
 def _skin_only(image: np.ndarray, skin: np.ndarray) -> np.ndarray:
