@@ -209,9 +209,7 @@ def staged_once(analyzer: FaceAnalyzer, bgr: np.ndarray, max_size: int = 512) ->
     t["fill"] = clock.fill
     t["paste-back"] = clock.paste
     t["align+masks"] = (c5 - c4) - clock.fill - clock.paste  # the rest of erase_face
-    alpha = np.zeros(bgr.shape[:2], np.float32)
-    np.maximum(alpha, done.alpha, out=alpha)
-    np.where(alpha > 0, 255, 0).astype(np.uint8)
+    eraser_mod.replaced_mask(bgr.shape, [done])
     t["output"] = (time.perf_counter() - c5) + (c4 - c3)
     return {k: v * 1000 for k, v in t.items()}
 

@@ -165,11 +165,15 @@ def erase(image: np.ndarray, parts=PARTS, *, analyzer: FaceAnalyzer | None = Non
         model = NeuralEraser()
     out = image.copy()
     done = [erase_face(out, f, parts, method, max_size=max_size, model=model) for f in faces]
-    alpha = np.zeros(image.shape[:2], np.float32)
-    for d in done:
-        np.maximum(alpha, d.alpha, out=alpha)
-    mask = np.where(alpha > 0, 255, 0).astype(np.uint8)
-    return EraseResult(out, mask, done)
+    return EraseResult(out, replaced_mask(image.shape, done), done)
+
+
+def replaced_mask(shape: tuple[int, ...], done: list[FaceErase]) -> np.ndarray:
+    """HxW uint8, 255 where any face's paste changed a pixel."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for d in done:  # OpenCV's compare/or: full-frame numpy passes cost milliseconds at 1080p
+        cv2.bitwise_or(mask, cv2.compare(d.alpha, 0, cv2.CMP_GT), dst=mask)
+    return mask
 
 
 
