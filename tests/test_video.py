@@ -378,7 +378,13 @@ def test_ctrl_c_closes_the_partial_output_properly(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "facecanvas.cli.main", "erase", str(src), "-o", str(dst)],
                          stderr=subprocess.PIPE, text=True, env=env,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(12)
+    # Interrupt once frames are being written (start-up time varies; the clip must not finish first).
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and p.poll() is None:
+        parts = list(tmp_path.glob(".out.*.part.mp4"))
+        if parts and parts[0].stat().st_size > 50_000:
+            break
+        time.sleep(0.1)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err

@@ -4,7 +4,7 @@ An operation is a ``FrameOp``: ``op(bgr_frame, faces) -> bgr_frame``, the same c
 command uses (erase: ``lambda frame, faces: erase(frame, parts, faces=faces).image``). This module adds
 time: ``FrameProcessor`` tracks and smooths the faces of each frame, picks which ones to edit (all, the
 largest, or those matching a reference photo) and calls the op; ``process_video`` runs it over a file
-with decoding and encoding in background threads. Frames without a selected face are passed through
+with decoding, tracking and encoding in background threads. Frames without a selected face are passed through
 untouched: the op is not called.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from .analysis.face import Face
 from .analysis.identity import TrackIdentity
 from .analysis.track import FaceTracker, TrackedFace
-from .media.video_io import EncodeOptions, Frame, VideoInfo, VideoReader, VideoWriter, probe
+from .media.video_io import EncodeOptions, Frame, ThreadedMap, VideoInfo, VideoReader, VideoWriter, probe
 
 FrameOp = Callable[[np.ndarray, list[Face]], np.ndarray]
 
@@ -67,16 +67,24 @@ class FrameProcessor:
 
     def __call__(self, bgr: np.ndarray, t: float) -> tuple[np.ndarray, list[TrackedFace]]:
         """(output frame, the faces the op was applied to). ``t``: the frame's time in seconds."""
+        return self.apply(bgr, self.track(bgr, t))
+
+    def track(self, bgr: np.ndarray, t: float) -> list[TrackedFace]:
+        """The first stage: the faces to edit in this frame. Frames must come in order."""
         t0 = time.perf_counter()
         faces = self.select(bgr, self.tracker.update(bgr, t))
-        t1 = time.perf_counter()
-        self.timings.track_s += t1 - t0
+        self.timings.track_s += time.perf_counter() - t0
         self.timings.frames += 1
         self._index += 1
+        return faces
+
+    def apply(self, bgr: np.ndarray, faces: list[TrackedFace]) -> tuple[np.ndarray, list[TrackedFace]]:
+        """The second stage: the op on the faces ``track`` chose (may run one frame behind it)."""
         if not faces:
             return bgr, faces
+        t0 = time.perf_counter()
         out = self.op(bgr, list(faces))
-        self.timings.op_s += time.perf_counter() - t1
+        self.timings.op_s += time.perf_counter() - t0
         self.timings.frames_with_faces += 1
         return out, faces
 
@@ -141,17 +149,20 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     report = VideoReport(src, dst, info)
     bar = tqdm(total=info.frames or None, unit="frame", desc=src.name, file=sys.stderr, disable=not progress,
                dynamic_ncols=True, leave=False)
+    # Two stages on two cores: frame t+1 is tracked in a thread while the op edits frame t.
+    tracked = ThreadedMap(reader, lambda fr: (fr, processor.track(fr.bgr, fr.time)), "facecanvas-track")
     t0 = time.perf_counter()
     try:
         try:
-            for frame in reader:
-                out, faces = processor(frame.bgr, frame.time)
+            for frame, chosen in tracked:
+                out, faces = processor.apply(frame.bgr, chosen)
                 if on_frame is not None:
                     on_frame(frame, out, faces)
                 writer.write(frame, out)
                 report.frames += 1
                 bar.update(1)
         finally:
+            tracked.close()
             reader.close()
             bar.close()
         writer.finish()

@@ -178,6 +178,48 @@ class _Worker:
         return False
 
 
+class ThreadedMap:
+    """Iterate ``fn(item)`` over ``items`` in order, computed ahead in a background thread.
+
+    A pipeline stage: while the caller works on one result, the thread already computes the next
+    (OpenCV, MediaPipe and FFmpeg release the GIL, so the two overlap on two cores). An exception in
+    ``fn`` or in ``items`` is re-raised in the iterating thread; ``close()`` stops the thread.
+    """
+
+    def __init__(self, items: Iterable, fn, name: str, queue_size: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._worker = _Worker(lambda: self._run(items, fn), name)
+        self._started = False
+
+    def _run(self, items, fn) -> None:
+        for item in items:
+            if not self._worker.put(self._queue, fn(item)):
+                return
+        self._worker.put(self._queue, _END)
+
+    def __iter__(self) -> Iterator:
+        if not self._started:
+            self._started = True
+            self._worker.thread.start()
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if not self._worker.thread.is_alive() and self._queue.empty():
+                    if self._worker.error is not None:
+                        raise self._worker.error
+                    return
+                continue
+            if item is _END:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._worker.stop.set()
+        if self._started:
+            self._worker.thread.join(timeout=5)
+
+
 class VideoReader:
     """Iterate the upright BGR frames of a video file, decoded in a background thread.
 
