@@ -83,8 +83,7 @@ def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone"
     plan_size = min(plan_size, out_size)
     points5 = face.five_points()
     plan_tf = align_face(points5, plan_size)
-    # Cubic keeps grain when the crop is at or above the face's resolution; a plan crop below the
-    # pasted size only carries shading, and a 2x downscale aliases alike with either, so linear is enough.
+    # A plan crop below the pasted size only carries shading: linear is enough there.
     crop = plan_tf.warp(image, _interpolation(plan_tf, plan_size < out_size))
     hole, masks, source, known, edge, feather_px = _plan_masks(crop, plan_tf.to_crop(face.landmarks), parts)
     if plan_size == out_size:
@@ -104,7 +103,7 @@ def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone"
 
 
 def _interpolation(transform: AlignTransform, shading_only: bool = False) -> int:
-    return cv2.INTER_LINEAR if shading_only or transform.scale < 0.75 else cv2.INTER_CUBIC
+    return cv2.INTER_LINEAR if shading_only else transform.interpolation
 
 
 def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts) -> tuple:
@@ -176,7 +175,6 @@ def replaced_mask(shape: tuple[int, ...], done: list[FaceErase]) -> np.ndarray:
     return mask
 
 
-
 def erase_op(parts=PARTS, method: str = "clone", model=None, max_size: int = VIDEO_CROP):
     """``erase`` as a per-frame operation ``(bgr, faces) -> bgr`` for video and live streams."""
     parts = parse_parts(parts)
@@ -184,4 +182,11 @@ def erase_op(parts=PARTS, method: str = "clone", model=None, max_size: int = VID
         from .inpaint.neural import NeuralEraser
 
         model = NeuralEraser()
-    return lambda frame, faces: erase(frame, parts, faces=faces, method=method, max_size=max_size, model=model).image
+
+    def op(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
+        out = frame.copy()  # the mask erase() adds is not needed per frame
+        for f in faces:
+            erase_face(out, f, parts, method, max_size=max_size, model=model)
+        return out
+
+    return op

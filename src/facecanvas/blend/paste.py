@@ -26,7 +26,7 @@ def paste_back(image: np.ndarray, crop: np.ndarray, alpha: np.ndarray, transform
     a = transform.unwarp_roi(alpha.astype(np.float32), roi)
     region = a > 0
     if region.any():
-        src = transform.unwarp_roi(crop, roi, cv2.INTER_CUBIC)
+        src = transform.unwarp_roi(crop, roi, transform.interpolation)
         dst = image[y0:y1, x0:x1]
         a3 = cv2.merge([a, a, a]) if dst.ndim == 3 else a
         mixed = cv2.add(cv2.multiply(src, a3, dtype=cv2.CV_32F), cv2.multiply(dst, 1 - a3, dtype=cv2.CV_32F))
