@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import cv2
@@ -13,6 +14,7 @@ from .analysis.landmark_groups import NOSE_TIP
 from .blend import paste_back
 from .inpaint import inpaint
 from .inpaint.methods import plan_clone, render_clone
+from .inpaint.plan_cache import PlanCache
 from .masks import PARTS, face_region, feather, parse_parts, part_masks, union
 from .masks.parts import interocular
 from .masks.skin import skin_like
@@ -66,7 +68,7 @@ NEURAL_SIZE = 256
 
 def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone",
                size: int | None = None, plan_size: int = PLAN_SIZE, max_size: int = 512,
-               model=None) -> FaceErase:
+               model=None, plans: PlanCache | None = None, key: Hashable | None = None) -> FaceErase:
     """Erase ``parts`` of one face in ``image`` (HxWx3 uint8 BGR), in place.
 
     ``size``: side of the crop that is pasted back (default: the face's native size, 192-512 px;
@@ -74,6 +76,7 @@ def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone"
     ``plan_size``: side at which masks and shading are worked out (clone method only).
     ``max_size``: cap on the default ``size``; lower it (e.g. 256) to trade grain sharpness on big faces
     for speed, as video may want. ``model``: a loaded ``NeuralEraser`` for ``method="neural"``.
+    ``plans`` and ``key`` (video): reuse this face's clone plan from the previous frame (``PlanCache``).
     """
     if method == "neural":
         size = NEURAL_SIZE
@@ -91,7 +94,12 @@ def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone"
         filled = inpaint(crop, hole, method, source, known, edge, model=model)
         alpha = feather(hole, feather_px)
     else:
-        plan = plan_clone(crop, hole, source, known, edge=edge)
+        plan = None if plans is None or key is None else plans.reuse(key, hole)
+        if plan is None:
+            planned = hole if plans is None or key is None else plans.grow(hole)
+            plan = plan_clone(crop, planned, source, known, edge=edge)
+            if plans is not None and key is not None:
+                plans.store(key, plan, planned)
         out_tf = align_face(points5, out_size)
         out_crop = out_tf.warp(image, _interpolation(out_tf))
         alpha = cv2.resize(feather(hole, feather_px), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
@@ -183,10 +191,15 @@ def erase_op(parts=PARTS, method: str = "clone", model=None, max_size: int = VID
 
         model = NeuralEraser()
 
+    plans = PlanCache()
+
     def op(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
         out = frame.copy()  # the mask erase() adds is not needed per frame
-        for f in faces:
-            erase_face(out, f, parts, method, max_size=max_size, model=model)
+        keys = [getattr(f, "track_id", -1) for f in faces]
+        for f, key in zip(faces, keys):
+            erase_face(out, f, parts, method, max_size=max_size, model=model, plans=plans,
+                       key=key if key >= 0 else None)
+        plans.keep_only(keys)
         return out
 
     return op

@@ -1,0 +1,56 @@
+"""Reuse a face's clone plan on the next video frame: the fill's shading and grain stay put on the face.
+
+Between two frames of a tracked face the aligned crop barely changes, so the shading membrane and the
+pixel-clone offsets worked out for one frame still fit the next. Reusing them halves the eraser's
+planning cost and pins the cloned grain to the face instead of letting it re-roll every frame. A plan
+is reused at most ``max_age`` times, and only while the new hole lies inside the hole it was made
+for (a mouth that opens wider gets a fresh plan at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Hashable, Iterable
+
+import cv2
+import numpy as np
+
+from .methods import ClonePlan
+
+
+@dataclass
+class _Entry:
+    plan: ClonePlan
+    hole: np.ndarray  # what the plan covers (the planned hole, grown by ``margin``)
+    uses: int = 0
+
+
+class PlanCache:
+    """Clone plans per key (a track id). ``margin``: px the planned hole is grown by, so that the small
+    shifts of a tracked face's masks from frame to frame stay inside it."""
+
+    def __init__(self, max_age: int = 2, margin: int = 1):
+        self.max_age, self.margin = max_age, margin
+        self._entries: dict[Hashable, _Entry] = {}
+
+    def grow(self, hole: np.ndarray) -> np.ndarray:
+        """The hole a new plan should be made for."""
+        k = 2 * self.margin + 1
+        return cv2.dilate(hole.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+
+    def reuse(self, key: Hashable, hole: np.ndarray) -> ClonePlan | None:
+        """The stored plan for ``key`` if it may serve ``hole`` once more, else None."""
+        e = self._entries.get(key)
+        if e is None or e.uses >= self.max_age or e.hole.shape != hole.shape or (hole & ~e.hole).any():
+            return None
+        e.uses += 1
+        return e.plan
+
+    def store(self, key: Hashable, plan: ClonePlan, planned_hole: np.ndarray) -> None:
+        self._entries[key] = _Entry(plan, planned_hole)
+
+    def keep_only(self, keys: Iterable[Hashable]) -> None:
+        """Forget faces that are gone (tracks that ended)."""
+        keep = set(keys)
+        for k in [k for k in self._entries if k not in keep]:
+            del self._entries[k]

@@ -1,0 +1,57 @@
+"""Video reuse of the eraser's clone plan (inpaint/plan_cache.py) on the real astronaut face."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from facecanvas.eraser import erase, erase_face, erase_op
+from facecanvas.inpaint.plan_cache import PlanCache
+
+
+def test_reuse_only_while_the_new_hole_fits_and_not_too_often():
+    cache = PlanCache(max_age=2, margin=1)
+    hole = np.zeros((64, 64), bool)
+    hole[20:40, 20:40] = True
+    planned = cache.grow(hole)
+    assert planned.sum() > hole.sum() and planned[hole].all()
+    plan = object()
+    cache.store(7, plan, planned)
+    assert cache.reuse(7, hole) is plan and cache.reuse(7, hole) is plan
+    assert cache.reuse(7, hole) is None, "a plan serves at most max_age more frames"
+    cache.store(7, plan, planned)
+    wider = hole.copy()
+    wider[20:40, 10:20] = True  # a mouth that opened wider: pixels the plan never covered
+    assert cache.reuse(7, wider) is None
+    assert cache.reuse(8, hole) is None
+    cache.keep_only([8])
+    assert cache.reuse(7, hole) is None
+
+
+def test_video_op_reuses_the_plan_and_changes_only_the_mask(astronaut_bgr, astronaut_face):
+    from facecanvas.analysis.track import TrackedFace
+
+    fields = {f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)}
+    face = TrackedFace(**fields, track_id=3)  # as the tracker gives it
+    op = erase_op()
+    first = op(astronaut_bgr, [face])
+    calls = []
+    import facecanvas.eraser as eraser_mod
+
+    real = eraser_mod.plan_clone
+    eraser_mod.plan_clone = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        second = op(astronaut_bgr, [face])
+    finally:
+        eraser_mod.plan_clone = real
+    assert calls == [], "the second frame of the same track must reuse the first frame's plan"
+    assert np.array_equal(first, second)  # same frame in, same frame out: the grain does not re-roll
+    mask = erase(astronaut_bgr, faces=[astronaut_face], max_size=256).mask > 0
+    changed = np.any(second != astronaut_bgr, axis=2)
+    assert changed.any() and not changed[~mask].any()
+    # The one-off photo path plans afresh and matches the video op's first frame.
+    photo = astronaut_bgr.copy()
+    erase_face(photo, astronaut_face, max_size=256)
+    assert np.abs(photo.astype(int) - first.astype(int)).mean() < 1.0
