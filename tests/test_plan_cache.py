@@ -55,3 +55,23 @@ def test_video_op_reuses_the_plan_and_changes_only_the_mask(astronaut_bgr, astro
     photo = astronaut_bgr.copy()
     erase_face(photo, astronaut_face, max_size=256)
     assert np.abs(photo.astype(int) - first.astype(int)).mean() < 1.0
+
+
+def test_effect_op_reuses_the_plan_for_a_tracked_face(astronaut_bgr, astronaut_face):
+    from facecanvas.analysis.track import TrackedFace
+    from facecanvas.effects import make_effect_op
+    import facecanvas.eraser as eraser_mod
+
+    fields = {f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)}
+    face = TrackedFace(**fields, track_id=5)
+    op = make_effect_op("comic", size=256)
+    first = op(astronaut_bgr, [face])
+    calls = []
+    real = eraser_mod.plan_clone
+    eraser_mod.plan_clone = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        second = op(astronaut_bgr, [face])
+    finally:
+        eraser_mod.plan_clone = real
+    assert calls == [], "an effect on the next frame of the same track must reuse the eraser's plan"
+    assert np.array_equal(first, second)

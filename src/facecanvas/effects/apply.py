@@ -12,6 +12,7 @@ import numpy as np
 from ..analysis import Face, FaceAnalyzer
 from ..analysis.align import align_face
 from ..errors import InputError, NoFaceError
+from ..inpaint.plan_cache import PlanCache
 from ..media.image_io import load_image
 from .compose import FaceEffect, PartSource, apply_to_face
 from .spec import EffectSpec, Resolved, load_effect, parse_effect
@@ -81,6 +82,7 @@ class Effect:
         self.spec = spec
         self.resolved: Resolved = spec.resolve(strength, **params)
         self.size = size
+        self._plans = PlanCache()  # video: tracked faces reuse the eraser's plan between frames
         self.stickers: dict[Path, StickerImage] = {}
         for i, st in enumerate(self.resolved.stickers):
             if st.image not in self.stickers:
@@ -122,7 +124,9 @@ class Effect:
                 result.skipped.append(SkippedFace(face, reason))
                 result.warnings.append(f"{_face_label(face)}: {reason}")
                 continue
-            result.faces.append(apply_to_face(out, face, self.resolved, self.stickers, self._donor, self.size))
+            result.faces.append(apply_to_face(out, face, self.resolved, self.stickers, self._donor, self.size,
+                                              self._plans))
+        self._plans.keep_only(getattr(f, "track_id", -1) for f in faces)
         return result
 
     def __call__(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:

@@ -18,6 +18,7 @@ from ..analysis.align import AlignTransform, align_face
 from ..blend import paste_back
 from ..blend.poisson import membrane, poisson_blend
 from ..eraser import FaceErase, erase_face, work_size
+from ..inpaint.plan_cache import PlanCache
 from ..masks import face_region, feather
 from ..masks.parts import interocular
 from .geometry import Placement, anchor_point, midline_x, part_center, part_region
@@ -202,11 +203,12 @@ def plan(effect: Resolved) -> tuple[str, ...]:
 
 
 def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dict,
-                  donor_for_size=None, size: int | None = None) -> FaceEffect:
+                  donor_for_size=None, size: int | None = None, plans: PlanCache | None = None) -> FaceEffect:
     """Apply ``effect`` to one face of ``image`` (HxWx3 uint8 BGR), in place.
 
     ``stickers``: loaded sticker images by path. ``donor_for_size(size)`` gives the donor's aligned
-    crop at this face's crop size (for ``source = "donor"`` pastes).
+    crop at this face's crop size (for ``source = "donor"`` pastes). ``plans``: in video, the eraser
+    reuses a tracked face's clone plan from the previous frame (see inpaint/plan_cache.py).
     """
     clock = time.perf_counter
     times = {}
@@ -215,7 +217,8 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     erase_parts = plan(effect)
     erased = None
     if erase_parts:
-        erased = erase_face(image, face, erase_parts, size=s)
+        track = getattr(face, "track_id", -1)
+        erased = erase_face(image, face, erase_parts, size=s, plans=plans, key=track if track >= 0 else None)
         transform, crop, blank, hole = erased.transform, erased.crop, erased.blank, erased.hole
     else:
         transform = align_face(face.five_points(), s)
