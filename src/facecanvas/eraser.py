@@ -30,9 +30,10 @@ class FaceErase:
     transform: AlignTransform
     masks: dict[str, np.ndarray]  # crop-space bool masks per part
     hole: np.ndarray  # crop-space bool: what was filled (the parts, with the gaps between them closed)
-    alpha: np.ndarray  # image-space float alpha actually used for the paste
+    alpha: np.ndarray | None  # image-space float alpha actually used for the paste (None: not pasted)
     crop: np.ndarray  # the aligned crop before the fill (BGR uint8), for effects that paste parts back
     blank: np.ndarray  # the same crop after the fill: the blank face
+    crop_alpha: np.ndarray | None = None  # crop-space float alpha of the paste (``alpha`` warped back)
 
 
 @dataclass
@@ -68,7 +69,8 @@ NEURAL_SIZE = 256
 
 def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone",
                size: int | None = None, plan_size: int = PLAN_SIZE, max_size: int = 512,
-               model=None, plans: PlanCache | None = None, key: Hashable | None = None) -> FaceErase:
+               model=None, plans: PlanCache | None = None, key: Hashable | None = None,
+               paste: bool = True) -> FaceErase:
     """Erase ``parts`` of one face in ``image`` (HxWx3 uint8 BGR), in place.
 
     ``size``: side of the crop that is pasted back (default: the face's native size, 192-512 px;
@@ -77,6 +79,8 @@ def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone"
     ``max_size``: cap on the default ``size``; lower it (e.g. 256) to trade grain sharpness on big faces
     for speed, as video may want. ``model``: a loaded ``NeuralEraser`` for ``method="neural"``.
     ``plans`` and ``key`` (video): reuse this face's clone plan from the previous frame (``PlanCache``).
+    ``paste=False``: leave ``image`` untouched (``alpha`` is then None); for callers that paste their own
+    composite of ``blank`` and ``crop_alpha`` (effects), so the face is not resampled twice.
     """
     if method == "neural":
         size = NEURAL_SIZE
@@ -106,8 +110,8 @@ def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone"
         hole = alpha > 0
         masks = {name: _resize_mask(m, out_size) for name, m in masks.items()}
         filled = render_clone(out_crop, hole, plan)
-    image_alpha = paste_back(image, filled, alpha, out_tf)
-    return FaceErase(face, out_tf, masks, hole, image_alpha, out_crop, filled)
+    image_alpha = paste_back(image, filled, alpha, out_tf) if paste else None
+    return FaceErase(face, out_tf, masks, hole, image_alpha, out_crop, filled, alpha)
 
 
 def _interpolation(transform: AlignTransform, shading_only: bool = False) -> int:

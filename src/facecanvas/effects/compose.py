@@ -218,7 +218,9 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     erased = None
     if erase_parts:
         track = getattr(face, "track_id", -1)
-        erased = erase_face(image, face, erase_parts, size=s, plans=plans, key=track if track >= 0 else None)
+        # Not pasted here: the composite below goes in with one paste, so the face is resampled once.
+        erased = erase_face(image, face, erase_parts, size=s, plans=plans, key=track if track >= 0 else None,
+                            paste=False)
         transform, crop, blank, hole = erased.transform, erased.crop, erased.blank, erased.hole
     else:
         transform = align_face(face.five_points(), s)
@@ -268,10 +270,18 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
         cover |= r
     alpha = None
     if regions or (erase_parts and t < 1.0):
+        a = feather(cover, 0.03 * iod)
+        if erased is not None:
+            # The blank's own soft edge, then the composite over it, as one alpha and one colour.
+            a_blank = erased.crop_alpha
+            a_all = 1.0 - (1.0 - a) * (1.0 - a_blank)
+            w = np.divide(a, a_all, out=np.ones_like(a), where=a_all > 0)[..., None]
+            canvas = w * canvas + (1.0 - w) * erased.blank
+            a = a_all
         out = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
-        alpha = paste_back(image, out, feather(cover, 0.03 * iod), transform)
+        alpha = paste_back(image, out, a, transform)
     elif erased is not None:
-        alpha = erased.alpha
+        alpha = paste_back(image, erased.blank, erased.crop_alpha, transform)
     c3 = clock()
     times["paste"] = c3 - c2
     for st in effect.stickers:
