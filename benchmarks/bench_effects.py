@@ -43,6 +43,7 @@ for p in (REPO / "src", REPO / "benchmarks"):
 
 from bench_erase import frame_1280x720  # noqa: E402
 
+from facecanvas.allocator import keep_freed_memory  # noqa: E402
 from facecanvas.analysis import FaceAnalyzer  # noqa: E402
 from facecanvas.effects import Effect, builtin_names  # noqa: E402
 from facecanvas.eraser import work_size  # noqa: E402
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
+    keep_freed_memory()  # as the CLI runs
 
     frame = frame_1280x720()
     donor = cv2.flip(frame, 1)  # a transplant donor that needs no other photo

@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
 
+from facecanvas.allocator import keep_freed_memory  # noqa: E402
 from facecanvas import eraser as eraser_mod  # noqa: E402
 from facecanvas.analysis import Face, FaceAnalyzer  # noqa: E402
 from facecanvas.analysis.pose import estimate_pose  # noqa: E402
@@ -339,7 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs per case (default 3)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write all results as JSON here")
     ap.add_argument("--no-shared", action="store_true", help="skip the optional shared/data cases")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's malloc thresholds alone (the CLI fixes them; see facecanvas/allocator.py)")
     args = ap.parse_args(argv)
+    tuned = False if args.default_malloc else keep_freed_memory()
     if args.runs < 1:
         ap.error("--runs must be >= 1")
 
@@ -355,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model loading (excluded from timings): {load_s:.2f} s for two analyzers;"
           f" peak RSS {rss0:.0f} MiB before, {rss_loaded:.0f} MiB after loading")
     print(f"runs={args.runs}, warmup={args.warmup}; times in milliseconds, wall clock (perf_counter)")
+    print("allocator: " + ("malloc thresholds fixed, as the CLI runs (facecanvas/allocator.py)" if tuned
+                           else "glibc defaults (--default-malloc or not glibc)"))
     print(f"load average at start {_loadavg()} (other busy processes on this machine inflate the timings)\n")
 
     cases: list[tuple] = []

@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from facecanvas.allocator import keep_freed_memory  # noqa: E402
 from facecanvas.analysis.detect import create_detector  # noqa: E402
 from facecanvas.analysis.track import FaceTracker, TrackerConfig  # noqa: E402
 from facecanvas.eval.temporal import TemporalMeter  # noqa: E402
@@ -127,6 +128,7 @@ def one_run(op: str, clip: str, dst: str) -> int:
 
 
 def main() -> int:
+    keep_freed_memory()  # as the CLI runs; the --one-run child processes pass here too
     if len(sys.argv) >= 5 and sys.argv[1] == "--one-run":
         return one_run(*sys.argv[2:5])
     from facecanvas.cli.main import _quiet_native_logs

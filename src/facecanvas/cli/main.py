@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..allocator import keep_freed_memory
 from ..errors import FacecanvasError
 
 EPILOG = """\
@@ -47,6 +48,7 @@ def _quiet_native_logs() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # frames reuse freed buffers instead of faulting in fresh pages (allocator.py)
     if not args.debug:
         _quiet_native_logs()
     if not hasattr(args, "run"):
