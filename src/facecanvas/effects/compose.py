@@ -202,6 +202,29 @@ def plan(effect: Resolved) -> tuple[str, ...]:
     return tuple(e for e in effect.erase if not any(opt <= same for opt in _RESTORES[e]))
 
 
+def _composite(canvas: np.ndarray, a: np.ndarray, erased: FaceErase | None,
+               crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The crop to paste (uint8) and its alpha: ``canvas`` with soft edge ``a`` over the blank face and
+    the blank's own soft edge, as one colour and one alpha, so the face is resampled once. Only the box
+    under the alpha is computed (a fraction of a 512 px crop)."""
+    a_blank = erased.crop_alpha if erased is not None else None
+    box = _box((a > 0) if a_blank is None else (a > 0) | (a_blank > 0), pad=3)
+    base = erased.blank if erased is not None else crop
+    out = base.copy()
+    alpha = np.zeros_like(a)
+    if box is None:
+        return out, alpha
+    ab, c = a[box], canvas[box]
+    if a_blank is not None:
+        a_all = 1.0 - (1.0 - ab) * (1.0 - a_blank[box])
+        w = np.divide(ab, a_all, out=np.ones_like(ab), where=a_all > 0)[..., None]
+        c = w * c + (1.0 - w) * base[box]
+        ab = a_all
+    out[box] = np.clip(c + 0.5, 0, 255).astype(np.uint8)
+    alpha[box] = ab
+    return out, alpha
+
+
 def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dict,
                   donor_for_size=None, size: int | None = None, plans: PlanCache | None = None) -> FaceEffect:
     """Apply ``effect`` to one face of ``image`` (HxWx3 uint8 BGR), in place.
@@ -270,16 +293,7 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
         cover |= r
     alpha = None
     if regions or (erase_parts and t < 1.0):
-        a = feather(cover, 0.03 * iod)
-        if erased is not None:
-            # The blank's own soft edge, then the composite over it, as one alpha and one colour.
-            a_blank = erased.crop_alpha
-            a_all = 1.0 - (1.0 - a) * (1.0 - a_blank)
-            w = np.divide(a, a_all, out=np.ones_like(a), where=a_all > 0)[..., None]
-            canvas = w * canvas + (1.0 - w) * erased.blank
-            a = a_all
-        out = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
-        alpha = paste_back(image, out, a, transform)
+        alpha = paste_back(image, *_composite(canvas, feather(cover, 0.03 * iod), erased, crop), transform)
     elif erased is not None:
         alpha = paste_back(image, erased.blank, erased.crop_alpha, transform)
     c3 = clock()
