@@ -30,23 +30,25 @@ def test_reuse_only_while_the_new_hole_fits_and_not_too_often():
     assert cache.reuse(7, hole) is None
 
 
-def test_video_op_reuses_the_plan_and_changes_only_the_mask(astronaut_bgr, astronaut_face):
+def _two_frames(op, bgr, face, track_id, monkeypatch):
+    """The op on the same frame twice, as one track; returns both outputs and how often the second
+    frame planned a fill afresh."""
     from facecanvas.analysis.track import TrackedFace
-
-    fields = {f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)}
-    face = TrackedFace(**fields, track_id=3)  # as the tracker gives it
-    op = erase_op()
-    first = op(astronaut_bgr, [face])
-    calls = []
     import facecanvas.eraser as eraser_mod
 
+    fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face)}
+    tracked = TrackedFace(**fields, track_id=track_id)  # as the tracker gives it
+    first = op(bgr, [tracked])
+    calls = []
     real = eraser_mod.plan_clone
-    eraser_mod.plan_clone = lambda *a, **k: calls.append(1) or real(*a, **k)
-    try:
-        second = op(astronaut_bgr, [face])
-    finally:
-        eraser_mod.plan_clone = real
-    assert calls == [], "the second frame of the same track must reuse the first frame's plan"
+    monkeypatch.setattr(eraser_mod, "plan_clone", lambda *a, **k: calls.append(1) or real(*a, **k))
+    second = op(bgr, [tracked])
+    return first, second, len(calls)
+
+
+def test_video_op_reuses_the_plan_and_changes_only_the_mask(astronaut_bgr, astronaut_face, monkeypatch):
+    first, second, planned = _two_frames(erase_op(), astronaut_bgr, astronaut_face, 3, monkeypatch)
+    assert planned == 0, "the second frame of the same track must reuse the first frame's plan"
     assert np.array_equal(first, second)  # same frame in, same frame out: the grain does not re-roll
     mask = erase(astronaut_bgr, faces=[astronaut_face], max_size=256).mask > 0
     changed = np.any(second != astronaut_bgr, axis=2)
@@ -57,21 +59,10 @@ def test_video_op_reuses_the_plan_and_changes_only_the_mask(astronaut_bgr, astro
     assert np.abs(photo.astype(int) - first.astype(int)).mean() < 1.0
 
 
-def test_effect_op_reuses_the_plan_for_a_tracked_face(astronaut_bgr, astronaut_face):
-    from facecanvas.analysis.track import TrackedFace
+def test_effect_op_reuses_the_plan_for_a_tracked_face(astronaut_bgr, astronaut_face, monkeypatch):
     from facecanvas.effects import make_effect_op
-    import facecanvas.eraser as eraser_mod
 
-    fields = {f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)}
-    face = TrackedFace(**fields, track_id=5)
     op = make_effect_op("comic", size=256)
-    first = op(astronaut_bgr, [face])
-    calls = []
-    real = eraser_mod.plan_clone
-    eraser_mod.plan_clone = lambda *a, **k: calls.append(1) or real(*a, **k)
-    try:
-        second = op(astronaut_bgr, [face])
-    finally:
-        eraser_mod.plan_clone = real
-    assert calls == [], "an effect on the next frame of the same track must reuse the eraser's plan"
+    first, second, planned = _two_frames(op, astronaut_bgr, astronaut_face, 5, monkeypatch)
+    assert planned == 0, "an effect on the next frame of the same track must reuse the eraser's plan"
     assert np.array_equal(first, second)

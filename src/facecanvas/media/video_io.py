@@ -178,24 +178,18 @@ class _Worker:
         return False
 
 
-class ThreadedMap:
-    """Iterate ``fn(item)`` over ``items`` in order, computed ahead in a background thread.
+class _Stage:
+    """Results made by a background thread (started on first iteration), read in order; an exception
+    in the thread is re-raised in the iterating one, and ``close()`` stops the thread."""
 
-    A pipeline stage: while the caller works on one result, the thread already computes the next
-    (OpenCV, MediaPipe and FFmpeg release the GIL, so the two overlap on two cores). An exception in
-    ``fn`` or in ``items`` is re-raised in the iterating thread; ``close()`` stops the thread.
-    """
-
-    def __init__(self, items: Iterable, fn, name: str, queue_size: int = 2):
+    def __init__(self, target, name: str, queue_size: int):
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._worker = _Worker(lambda: self._run(items, fn), name)
+        self._worker = _Worker(target, name)
         self._started = False
 
-    def _run(self, items, fn) -> None:
-        for item in items:
-            if not self._worker.put(self._queue, fn(item)):
-                return
-        self._worker.put(self._queue, _END)
+    def _put(self, item) -> bool:
+        """Hand one result over; False when the stage was closed (the thread should return)."""
+        return self._worker.put(self._queue, item)
 
     def __iter__(self) -> Iterator:
         if not self._started:
@@ -220,7 +214,25 @@ class ThreadedMap:
             self._worker.thread.join(timeout=5)
 
 
-class VideoReader:
+class ThreadedMap(_Stage):
+    """Iterate ``fn(item)`` over ``items`` in order, computed ahead in a background thread.
+
+    A pipeline stage: while the caller works on one result, the thread already computes the next
+    (OpenCV, MediaPipe and FFmpeg release the GIL, so the two overlap on two cores).
+    """
+
+    def __init__(self, items: Iterable, fn, name: str, queue_size: int = 2):
+        super().__init__(lambda: self._run(items, fn), name, queue_size)
+
+    def _run(self, items, fn) -> None:
+        for item in items:
+            if not self._put(fn(item)):
+                return
+        self._put(_END)
+
+
+
+class VideoReader(_Stage):
     """Iterate the upright BGR frames of a video file, decoded in a background thread.
 
     Raises InputError (in the iterating thread) when the data turns out corrupt or truncated.
@@ -232,9 +244,7 @@ class VideoReader:
         self.info = info or probe(self.path)
         self.damaged = 0
         self.decoded = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._worker = _Worker(self._decode, "facecanvas-decode")
-        self._started = False
+        super().__init__(self._decode, "facecanvas-decode", queue_size)
 
     def _decode(self) -> None:
         import av
@@ -247,7 +257,7 @@ class VideoReader:
                 self.damaged += bool(frame.is_corrupt)
                 bgr = upright(frame.to_ndarray(format="bgr24"), rot)
                 t = float(frame.time) if frame.time is not None else i / float(self.info.fps)
-                if not self._worker.put(self._queue, Frame(i, frame.pts, t, frame.duration, bgr)):
+                if not self._put(Frame(i, frame.pts, t, frame.duration, bgr)):
                     return
                 self.decoded = i + 1
         except av.error.FFmpegError as e:
@@ -259,29 +269,8 @@ class VideoReader:
         if self.info.frames and self.decoded < self.info.frames * 0.98 - 1:
             raise InputError(f"cannot read {self.path}: truncated video: only {self.decoded} of "
                              f"{self.info.frames} frames could be decoded")
-        self._worker.put(self._queue, _END)
+        self._put(_END)
 
-    def __iter__(self) -> Iterator[Frame]:
-        if not self._started:
-            self._started = True
-            self._worker.thread.start()
-        while True:
-            try:
-                item = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                if not self._worker.thread.is_alive() and self._queue.empty():
-                    if self._worker.error is not None:
-                        raise self._worker.error
-                    return
-                continue
-            if item is _END:
-                return
-            yield item
-
-    def close(self) -> None:
-        self._worker.stop.set()
-        if self._started:
-            self._worker.thread.join(timeout=5)
 
     def __enter__(self) -> "VideoReader":
         return self
