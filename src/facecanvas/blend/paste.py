@@ -13,7 +13,10 @@ def paste_back(image: np.ndarray, crop: np.ndarray, alpha: np.ndarray, transform
 
     Only the image box under the crop is touched, and only where the warped alpha is > 0, so every
     pixel outside the mask keeps its exact value. Returns the warped alpha over the whole image.
+    ``image`` and ``crop`` are uint8 (the rounding below relies on it).
     """
+    if image.dtype != np.uint8 or crop.dtype != np.uint8:
+        raise ValueError(f"paste_back expects uint8 images, got {image.dtype} and {crop.dtype}")
     full_alpha = np.zeros(image.shape[:2], np.float32)
     box = cv2.boundingRect((alpha > 0).astype(np.uint8))
     if box[2] == 0:
@@ -24,12 +27,12 @@ def paste_back(image: np.ndarray, crop: np.ndarray, alpha: np.ndarray, transform
     if x1 <= x0 or y1 <= y0:
         return full_alpha
     a = transform.unwarp_roi(alpha.astype(np.float32), roi)
-    region = a > 0
-    if region.any():
+    if cv2.countNonZero(a):
         src = transform.unwarp_roi(crop, roi, transform.interpolation)
         dst = image[y0:y1, x0:x1]
         a3 = cv2.merge([a, a, a]) if dst.ndim == 3 else a
+        # Where alpha is 0 this is dst * 1 + src * 0: the pixel's exact value, so no masked copy is needed.
         mixed = cv2.add(cv2.multiply(src, a3, dtype=cv2.CV_32F), cv2.multiply(dst, 1 - a3, dtype=cv2.CV_32F))
-        np.copyto(dst, cv2.convertScaleAbs(mixed), where=region[..., None] if dst.ndim == 3 else region)
+        dst[...] = cv2.convertScaleAbs(mixed)
     full_alpha[y0:y1, x0:x1] = a
     return full_alpha

@@ -99,12 +99,3 @@ def _place_blobs(todo: np.ndarray, found: np.ndarray, src: np.ndarray, oy: int, 
         if good.any():
             j = int(np.argmax(good))
             found[ly[land[j]], lx[land[j]]] = (int(dx[j, 0]), int(dy[j, 0]))
-
-
-def cloned_sources(ys: np.ndarray, xs: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For hole pixels (ys, xs): which have an offset, and the (rounded) pixel each copies from."""
-    off = offsets[ys, xs]
-    ok = ~np.isnan(off[:, 0])
-    sy = ys + np.rint(np.nan_to_num(off[:, 1])).astype(np.intp)
-    sx = xs + np.rint(np.nan_to_num(off[:, 0])).astype(np.intp)
-    return ok, sy, sx
