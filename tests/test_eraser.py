@@ -141,3 +141,19 @@ def test_max_size_caps_the_working_crop_and_still_erases(astronaut_bgr, analyzer
     assert dark_remnants(fast.image, fast.faces[0]) < 0.005
     outside = fast.mask == 0
     assert np.array_equal(fast.image[outside], big[outside])
+
+
+def test_erase_face_without_paste_leaves_the_image_and_hands_back_the_composite(astronaut_bgr, astronaut_face):
+    from facecanvas.blend import paste_back
+    from facecanvas.eraser import erase_face
+
+    image = astronaut_bgr.copy()
+    done = erase_face(image, astronaut_face, paste=False)
+    assert np.array_equal(image, astronaut_bgr) and done.alpha is None
+    assert done.crop_alpha.shape == done.hole.shape and done.crop_alpha.max() == pytest.approx(1.0)
+    # Pasting what it handed back gives exactly what the pasting call writes.
+    pasted = astronaut_bgr.copy()
+    paste_back(pasted, done.blank, done.crop_alpha, done.transform)
+    direct = astronaut_bgr.copy()
+    erase_face(direct, astronaut_face)
+    assert np.array_equal(pasted, direct)
