@@ -274,6 +274,27 @@ def test_onnx_export_matches_pytorch(tmp_path):
     assert out.shape == img.shape and np.array_equal(out[~hole], img[~hole])
 
 
+def test_export_that_fails_the_parity_check_writes_nothing(tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    from facecanvas.errors import OutputError
+    import facecanvas.train.export as export_mod
+
+    t = make_trainer(tiny_config(tmp_path / "run"), tiny_split())
+    t.fit()
+    ckpt = Path(t.cfg.run.out_dir) / "checkpoint.pt"
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"the previous model")
+    monkeypatch.setattr(export_mod, "parity", lambda *a, **k: 3e-4)
+    with pytest.raises(OutputError, match="not written: the ONNX output differs"):
+        export_mod.export_checkpoint(ckpt, out, overwrite=True)
+    assert out.read_bytes() == b"the previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "run"]
+    monkeypatch.undo()
+    # A tiny two-step model is far from converged, so its parity is looser than a trained one's.
+    path, err, step = export_mod.export_checkpoint(ckpt, out, overwrite=True, tolerance=1e-2)
+    assert path == out and err <= 1e-2 and step == 4 and out.read_bytes()[:2] != b"th"
+
+
 # ---------------------------------------------------------------- CLI
 
 

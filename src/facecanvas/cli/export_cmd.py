@@ -9,7 +9,7 @@ DESCRIPTION = """\
 Writes the generators of a `facecanvas train` checkpoint (checkpoint.pt or weights/step_N.pt) as one
 ONNX graph: (image, mask, edges) -> filled image, with dynamic height and width. Inference runs it
 with onnxruntime only (no torch). The export is checked against PyTorch on a few inputs and the
-largest difference is printed; more than 1e-4 is an error.
+largest difference is printed; more than 1e-4 is an error, and then nothing is written.
 
 Needs torch and onnx: pip install -e .[train]
 
@@ -17,9 +17,6 @@ examples:
   facecanvas export out/train/compact/checkpoint.pt -o out/faceeraser.onnx
   facecanvas export out/train/compact/weights/step_006000.pt -o src/facecanvas/models/faceeraser_compact.onnx --overwrite
 """
-
-TOLERANCE = 1e-4
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help=HELP, description=DESCRIPTION,
@@ -34,12 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from .torch_check import require_torch
 
     require_torch()
-    from ..errors import FacecanvasError
     from ..train.export import export_checkpoint
 
     path, err, step = export_checkpoint(args.checkpoint, args.output, args.overwrite)
     size_mb = path.stat().st_size / 1e6
     print(f"{args.checkpoint} (step {step}) -> {path} ({size_mb:.2f} MB); max |onnx - torch| = {err:.2e}")
-    if err > TOLERANCE:
-        raise FacecanvasError(f"{path}: ONNX output differs from PyTorch by {err:.2e} (> {TOLERANCE:g})")
     return 0

@@ -31,6 +31,10 @@ def example_inputs(net: FaceEraserNet, size: int = 256, seed: int = 0) -> tuple[
     return image * (1 - mask), mask, edges
 
 
+# The issue's bar for ONNX against PyTorch, on the 0..1 output.
+TOLERANCE = 1e-4
+
+
 def export_onnx(net: FaceEraserNet, path: str | Path, info: dict | None = None, size: int = 256) -> Path:
     """Write ``net`` as ONNX (dynamic height and width) with the metadata NeuralEraser reads."""
     import onnx
@@ -73,8 +77,12 @@ def parity(net: FaceEraserNet, path: str | Path, size: int = 256, seeds=(0, 1, 2
     return worst
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, overwrite: bool = False) -> tuple[Path, float, int]:
-    """Export a checkpoint or weights file; returns (ONNX path, parity error, training step)."""
+def export_checkpoint(checkpoint: str | Path, out: str | Path, overwrite: bool = False,
+                      tolerance: float = TOLERANCE) -> tuple[Path, float, int]:
+    """Export a checkpoint or weights file; returns (ONNX path, parity error, training step).
+
+    The graph is checked against PyTorch before it is put at ``out``: one that differs by more than
+    ``tolerance`` is an OutputError and leaves no file (and an existing ``out`` untouched)."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise OutputError(f"cannot write {out}: the output must end in .onnx")
@@ -85,5 +93,14 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, overwrite: bool =
         raise InputError(f"{checkpoint}: step {step} is still in phase 1 (the edge network); nothing to export yet")
     info = {"step": step, "phase1_steps": cfg.run.phase1_steps, "variant": cfg.model.variant,
             "checkpoint": Path(checkpoint).name}
-    path = export_onnx(net, out, info)
-    return path, parity(net, path), step
+    staged = out.with_name(f".{out.stem}.unchecked.onnx")
+    try:
+        export_onnx(net, staged, info)
+        err = parity(net, staged)
+        if err > tolerance:
+            raise OutputError(f"{out}: not written: the ONNX output differs from PyTorch by {err:.2e} "
+                              f"(> {tolerance:g}); try the checkpoint of a neighbouring step")
+        os.replace(staged, out)
+    finally:
+        staged.unlink(missing_ok=True)
+    return out, err, step
