@@ -121,7 +121,36 @@ def test_warp_shifts_by_one_pixel_and_is_differentiable_in_both_inputs():
     assert x.grad.abs().sum() > 0 and off.grad.abs().sum() > 0
 
 
+def test_hole_penalty_is_zero_for_copies_from_outside_and_pushes_offsets_out():
+    from facecanvas.train.losses import hole_depth, offsets_into_hole
+
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    depth = hole_depth(mask, unit=1.0)
+    assert depth[0, 0, 16, 16] == pytest.approx(8.0, abs=0.5) and depth[0, 0, 0, 0] == 0
+    out = torch.zeros(1, 2, 32, 32)
+    out[:, 1] = 2.0 * 20 / 32  # every pixel copies from 20 px below: all hole pixels land outside it
+    assert offsets_into_hole(depth, out, mask).item() == pytest.approx(0.0, abs=1e-6)
+    still = torch.zeros(1, 2, 32, 32, requires_grad=True)  # each hole pixel copies itself
+    pen = offsets_into_hole(depth, still, mask)
+    assert pen.item() > 1.0
+    pen.backward()
+    # Descending the penalty moves a pixel left of the centre further left, one right of it further right.
+    g = still.grad[0, 0]
+    assert g[16, 10] > 0 and g[16, 21] < 0
+
+
 # ---------------------------------------------------------------- training
+
+
+def test_a_run_with_the_hole_penalty_logs_it(tmp_path):
+    cfg = tiny_config(tmp_path, log_every=1)
+    cfg.loss.clone_hole = 1.0
+    t = make_trainer(cfg)
+    t.fit()
+    log = [json.loads(line) for line in (Path(cfg.run.out_dir) / "metrics.jsonl").read_text().splitlines()]
+    pens = [r["g_clone_hole"] for r in log if "g_clone_hole" in r]
+    assert len(pens) == 2 and all(np.isfinite(pens))
 
 
 def _grads_nonzero(module) -> list[str]:

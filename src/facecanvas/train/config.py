@@ -59,6 +59,7 @@ class LossConfig:
     l1: float = 1.0
     style: float = 500.0  # the paper's value (EdgeConnect used 250)
     clone_l1: float = 1.0  # L1 of the pixel-clone result Warp(I, F)
+    clone_hole: float = 0.0  # ours, not the paper's: penalty on offsets that land inside the hole (losses.py)
     features: str = "randconv"  # perceptual/style extractor: randconv (no weights), vgg19 (needs a file), none
     gan: str = "nsgan"  # nsgan (EdgeConnect) or hinge
 

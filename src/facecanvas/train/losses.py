@@ -1,4 +1,5 @@
-"""FaceEraser's losses (section 3.4): adversarial, feature matching, L1, perceptual, style, pixel-clone L1."""
+"""FaceEraser's losses (section 3.4): adversarial, feature matching, L1, perceptual, style, pixel-clone L1; and
+our optional hole penalty on the pixel-clone offsets."""
 
 from __future__ import annotations
 
@@ -42,3 +43,25 @@ def perceptual(pred_feats: list[torch.Tensor], truth_feats: list[torch.Tensor]) 
 
 def style(pred_feats: list[torch.Tensor], truth_feats: list[torch.Tensor]) -> torch.Tensor:
     return sum(F.l1_loss(gram(p), gram(t.detach())) for p, t in zip(pred_feats, truth_feats))
+
+
+def hole_depth(mask: torch.Tensor, unit: float = 16.0) -> torch.Tensor:
+    """Bx1xHxW distance of each hole pixel to the nearest visible one, in ``unit`` px (0 outside the hole)."""
+    import cv2
+    import numpy as np
+
+    m = (mask.detach().cpu().numpy()[:, 0] > 0.5).astype(np.uint8)
+    depth = np.stack([cv2.distanceTransform(np.pad(x, 1, constant_values=0), cv2.DIST_L2, 5)[1:-1, 1:-1]
+                      for x in m]) / unit
+    return torch.from_numpy(depth[:, None].astype(np.float32)).to(mask.device)
+
+
+def offsets_into_hole(depth: torch.Tensor, grid_offsets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean depth inside the hole of the pixels the hole's pixels copy from (0 = every copy is of a visible
+    pixel). Not in the paper: an offset that lands in the hole copies zeros, a dark speck, and the
+    pixel-clone L1 has no gradient to move it out when the whole neighbourhood is zeros; the depth field
+    slopes everywhere in the hole, so this pushes such offsets out."""
+    from .networks import warp
+
+    landed = warp(depth, grid_offsets)
+    return (landed * mask).sum() / mask.sum().clamp_min(1.0)

@@ -223,8 +223,9 @@ class FaceEraserNet(nn.Module):
             h, w = image.shape[2], image.shape[3]
             sx = torch.full((1, 1, 1, 1), 2.0 * self.cfg.max_offset, dtype=image.dtype) / w
             sy = torch.full((1, 1, 1, 1), 2.0 * self.cfg.max_offset, dtype=image.dtype) / h
-            coarse = warp(image, offsets * torch.cat([sx, sy], 1).to(image.device))
-            out["offsets"], out["coarse"] = offsets, coarse
+            grid_offsets = offsets * torch.cat([sx, sy], 1).to(image.device)
+            coarse = warp(image, grid_offsets)
+            out["offsets"], out["grid_offsets"], out["coarse"] = offsets, grid_offsets, coarse
             r = self.g_ref(torch.cat([coarse, image, offsets, mask], 1))
             raw = torch.clamp(coarse + r, 0, 1) if self.residual else (r + 1) / 2
         else:

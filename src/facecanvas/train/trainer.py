@@ -162,6 +162,8 @@ class Trainer:
         terms = {"adv": L.g_adv_loss(g_fake, c.gan), "l1": L.masked_l1(raw, truth, mask)}
         if "coarse" in out:
             terms["clone_l1"] = L.masked_l1(out["coarse"], truth, mask)
+            if c.clone_hole > 0:
+                terms["clone_hole"] = L.offsets_into_hole(L.hole_depth(mask), out["grid_offsets"], mask)
         if self.features is not None and (c.perceptual > 0 or c.style > 0):
             terms["perceptual"] = L.perceptual(self.features(raw), self.features(truth))
             terms["style"] = L.style(self.features(raw * mask), self.features(truth * mask))
