@@ -157,3 +157,15 @@ def test_erase_face_without_paste_leaves_the_image_and_hands_back_the_composite(
     direct = astronaut_bgr.copy()
     erase_face(direct, astronaut_face)
     assert np.array_equal(pasted, direct)
+
+
+def test_harmonic_fill_takes_gray_and_colour_images():
+    from facecanvas.inpaint.harmonic import harmonic_fill
+
+    ramp = np.tile(np.linspace(0, 100, 50, dtype=np.float32), (40, 1))  # a plane is harmonic
+    hole = np.zeros((40, 50), bool)
+    hole[10:30, 10:40] = True
+    gray = harmonic_fill(ramp, hole)  # single-channel input used to fail in the pyramid
+    colour = harmonic_fill(np.dstack([ramp] * 3), hole)
+    assert gray.shape == ramp.shape and colour.shape == (40, 50, 3)
+    assert np.abs(gray - ramp)[hole].max() < 1.0 and np.abs(colour[..., 1] - ramp)[hole].max() < 1.0

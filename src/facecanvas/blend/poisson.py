@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from scipy.fft import dstn, idstn
 
-from ..inpaint.harmonic import relax
+from ..inpaint.harmonic import downsample, relax
 
 MODES = ("normal", "mixed", "gain")
 
@@ -37,16 +37,6 @@ def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
     h, w = mask.shape
     return (slice(max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)),
             slice(max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)))
-
-
-def _down(values: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Half resolution, averaging known pixels only; a coarse pixel is known if any fine one was."""
-    h2, w2 = (values.shape[0] + 1) // 2, (values.shape[1] + 1) // 2
-    w = known.astype(np.float32)
-    num = cv2.resize(values * w[..., None], (w2, h2), interpolation=cv2.INTER_AREA).reshape(h2, w2, -1)
-    den = cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA)
-    ok = den > 1e-3
-    return np.where(ok[..., None], num / np.maximum(den, 1e-3)[..., None], 0).astype(np.float32), ok
 
 
 def membrane(values: np.ndarray, region: np.ndarray, sweeps: int = 16) -> np.ndarray:
@@ -61,7 +51,7 @@ def membrane(values: np.ndarray, region: np.ndarray, sweeps: int = 16) -> np.nda
         raise ValueError("the region covers the whole array: no border to interpolate from")
     # Halve until the top level is a few pixels across, where plain sweeps converge at once.
     while min(levels[-1][0].shape[:2]) > 8 and not levels[-1][1].all():
-        levels.append(_down(*levels[-1]))
+        levels.append(downsample(*levels[-1]))
     x, known = levels[-1]
     x = np.where(known[..., None], x, x[known].mean(0) if known.any() else 0.0).astype(np.float32)
     x = relax(x, ~known, 32)

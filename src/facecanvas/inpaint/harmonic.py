@@ -34,11 +34,11 @@ def masked_blur(image: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarra
     return out
 
 
-def _downsample(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Halve resolution averaging only valid pixels; a coarse pixel is valid if any fine one was."""
+def downsample(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Halve HxWxC ``image``, averaging only valid pixels; a coarse pixel is valid if any fine one was."""
     w = valid.astype(np.float32)
     h2, w2 = (image.shape[0] + 1) // 2, (image.shape[1] + 1) // 2
-    num = cv2.resize(image * w[..., None], (w2, h2), interpolation=cv2.INTER_AREA)
+    num = cv2.resize(image * w[..., None], (w2, h2), interpolation=cv2.INTER_AREA).reshape(h2, w2, -1)
     den = cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA)
     ok = den > 1e-3
     out = np.where(ok[..., None], num / np.maximum(den, 1e-3)[..., None], 0).astype(np.float32)
@@ -85,7 +85,7 @@ def harmonic_fill(image: np.ndarray, hole: np.ndarray, iterations: int = 12,
         raise ValueError("the mask covers the whole image: nothing to fill from")
     levels = [(image, valid)]
     while min(levels[-1][0].shape[:2]) > 8 and not levels[-1][1].all():
-        levels.append(_downsample(*levels[-1]))
+        levels.append(downsample(*levels[-1]))
     img, ok = levels[-1]
     if not ok.all():  # coarsest level: start from the mean of what is known
         img = np.where(ok[..., None], img, img[ok].mean(0))
