@@ -122,11 +122,12 @@ def test_warp_shifts_by_one_pixel_and_is_differentiable_in_both_inputs():
 
 
 def test_hole_penalty_is_zero_for_copies_from_outside_and_pushes_offsets_out():
-    from facecanvas.train.losses import hole_depth, offsets_into_hole
+    from facecanvas.train.data import hole_depth
+    from facecanvas.train.losses import offsets_into_hole
 
     mask = torch.zeros(1, 1, 32, 32)
     mask[..., 8:24, 8:24] = 1
-    depth = hole_depth(mask, unit=1.0)
+    depth = torch.from_numpy(hole_depth(mask.numpy(), unit=1.0))
     assert depth[0, 0, 16, 16] == pytest.approx(8.0, abs=0.5) and depth[0, 0, 0, 0] == 0
     out = torch.zeros(1, 2, 32, 32)
     out[:, 1] = 2.0 * 20 / 32  # every pixel copies from 20 px below: all hole pixels land outside it

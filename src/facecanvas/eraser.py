@@ -14,7 +14,7 @@ from .analysis.landmark_groups import NOSE_TIP
 from .blend import paste_back
 from .inpaint import inpaint
 from .inpaint.methods import plan_clone, render_clone
-from .inpaint.plan_cache import PlanCache
+from .inpaint.plan_cache import PlanCache, track_key
 from .masks import PARTS, face_region, feather, parse_parts, part_masks, union
 from .masks.parts import interocular
 from .masks.skin import skin_like
@@ -199,10 +199,9 @@ def erase_op(parts=PARTS, method: str = "clone", model=None, max_size: int = VID
 
     def op(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
         out = frame.copy()  # the mask erase() adds is not needed per frame
-        keys = [getattr(f, "track_id", -1) for f in faces]
+        keys = [track_key(f) for f in faces]
         for f, key in zip(faces, keys):
-            erase_face(out, f, parts, method, max_size=max_size, model=model, plans=plans,
-                       key=key if key >= 0 else None)
+            erase_face(out, f, parts, method, max_size=max_size, model=model, plans=plans, key=key)
         plans.keep_only(keys)
         return out
 

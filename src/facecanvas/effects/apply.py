@@ -12,7 +12,7 @@ import numpy as np
 from ..analysis import Face, FaceAnalyzer
 from ..analysis.align import align_face
 from ..errors import InputError, NoFaceError
-from ..inpaint.plan_cache import PlanCache
+from ..inpaint.plan_cache import PlanCache, track_key
 from ..media.image_io import load_image
 from .compose import FaceEffect, PartSource, apply_to_face
 from .spec import EffectSpec, Resolved, load_effect, parse_effect
@@ -126,7 +126,7 @@ class Effect:
                 continue
             result.faces.append(apply_to_face(out, face, self.resolved, self.stickers, self._donor, self.size,
                                               self._plans))
-        self._plans.keep_only(getattr(f, "track_id", -1) for f in faces)
+        self._plans.keep_only(track_key(f) for f in faces)
         return result
 
     def __call__(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:

@@ -18,7 +18,7 @@ from ..analysis.align import AlignTransform, align_face
 from ..blend import paste_back
 from ..blend.poisson import membrane, poisson_blend
 from ..eraser import FaceErase, erase_face, work_size
-from ..inpaint.plan_cache import PlanCache
+from ..inpaint.plan_cache import PlanCache, track_key
 from ..masks import face_region, feather
 from ..masks.parts import interocular
 from .geometry import Placement, anchor_point, midline_x, part_center, part_region
@@ -240,10 +240,8 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     erase_parts = plan(effect)
     erased = None
     if erase_parts:
-        track = getattr(face, "track_id", -1)
         # Not pasted here: the composite below goes in with one paste, so the face is resampled once.
-        erased = erase_face(image, face, erase_parts, size=s, plans=plans, key=track if track >= 0 else None,
-                            paste=False)
+        erased = erase_face(image, face, erase_parts, size=s, plans=plans, key=track_key(face), paste=False)
         transform, crop, blank, hole = erased.transform, erased.crop, erased.blank, erased.hole
     else:
         transform = align_face(face.five_points(), s)

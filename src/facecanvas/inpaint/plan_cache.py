@@ -18,6 +18,12 @@ import numpy as np
 from .methods import ClonePlan
 
 
+def track_key(face) -> int | None:
+    """A face's key in a ``PlanCache``: its tracker id, or None for a face no tracker follows (a photo)."""
+    track = getattr(face, "track_id", -1)
+    return track if track >= 0 else None
+
+
 @dataclass
 class _Entry:
     plan: ClonePlan

@@ -182,6 +182,13 @@ def pack(truths: list[np.ndarray], holes: list[np.ndarray], edges: list[np.ndarr
             "edge_truth": np.stack(targets).astype(np.float32)[:, None]}
 
 
+def hole_depth(mask: np.ndarray, unit: float = 16.0) -> np.ndarray:
+    """Bx1xHxW float32: each hole pixel's distance to the nearest visible one, in ``unit`` px (0 outside)."""
+    m = (np.asarray(mask)[:, 0] > 0.5).astype(np.uint8)
+    depth = np.stack([cv2.distanceTransform(np.pad(x, 1), cv2.DIST_L2, 5)[1:-1, 1:-1] for x in m]) / unit
+    return depth[:, None].astype(np.float32)
+
+
 def truth_edges(truth: np.ndarray, scale: int, sigma: float) -> np.ndarray:
     """The phase-1 target: Canny edges of the whole truth crop at the edge scale (no hole)."""
     return edge_map(truth, np.zeros(truth.shape[:2], bool), scale, sigma)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .networks import warp
+
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str = "nsgan") -> torch.Tensor:
     """Discriminator loss: real -> 1, fake -> 0 (non-saturating BCE, as EdgeConnect) or hinge."""
@@ -45,23 +47,10 @@ def style(pred_feats: list[torch.Tensor], truth_feats: list[torch.Tensor]) -> to
     return sum(F.l1_loss(gram(p), gram(t.detach())) for p, t in zip(pred_feats, truth_feats))
 
 
-def hole_depth(mask: torch.Tensor, unit: float = 16.0) -> torch.Tensor:
-    """Bx1xHxW distance of each hole pixel to the nearest visible one, in ``unit`` px (0 outside the hole)."""
-    import cv2
-    import numpy as np
-
-    m = (mask.detach().cpu().numpy()[:, 0] > 0.5).astype(np.uint8)
-    depth = np.stack([cv2.distanceTransform(np.pad(x, 1, constant_values=0), cv2.DIST_L2, 5)[1:-1, 1:-1]
-                      for x in m]) / unit
-    return torch.from_numpy(depth[:, None].astype(np.float32)).to(mask.device)
-
-
 def offsets_into_hole(depth: torch.Tensor, grid_offsets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean depth inside the hole of the pixels the hole's pixels copy from (0 = every copy is of a visible
     pixel). Not in the paper: an offset that lands in the hole copies zeros, a dark speck, and the
     pixel-clone L1 has no gradient to move it out when the whole neighbourhood is zeros; the depth field
-    slopes everywhere in the hole, so this pushes such offsets out."""
-    from .networks import warp
-
+    (``data.hole_depth``) slopes everywhere in the hole, so this pushes such offsets out."""
     landed = warp(depth, grid_offsets)
     return (landed * mask).sum() / mask.sum().clamp_min(1.0)

@@ -31,7 +31,7 @@ from ..eval.metrics import mae, psnr, texture_ratio
 from ..inpaint.neural import edge_map
 from . import losses as L
 from .config import TrainConfig, from_dict
-from .data import Split, load_split, make_batch, to_tensors
+from .data import Split, hole_depth, load_split, make_batch, to_tensors
 from .features import make_features
 from .networks import FaceEraserNet, PatchGAN, to_gray
 
@@ -109,6 +109,8 @@ class Trainer:
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         b = make_batch(self.train_split, self.cfg.data, self.cfg.run.seed, step, self.cfg.model.coarse_scale,
                        self.cfg.model.edge_sigma)
+        if self.cfg.loss.clone_hole > 0:  # made with the batch on the CPU, not from the device tensor per step
+            b["hole_depth"] = hole_depth(b["mask"])
         return to_tensors(b, self.device)
 
     # ------------------------------------------------------------ steps
@@ -163,7 +165,7 @@ class Trainer:
         if "coarse" in out:
             terms["clone_l1"] = L.masked_l1(out["coarse"], truth, mask)
             if c.clone_hole > 0:
-                terms["clone_hole"] = L.offsets_into_hole(L.hole_depth(mask), out["grid_offsets"], mask)
+                terms["clone_hole"] = L.offsets_into_hole(b["hole_depth"], out["grid_offsets"], mask)
         if self.features is not None and (c.perceptual > 0 or c.style > 0):
             terms["perceptual"] = L.perceptual(self.features(raw), self.features(truth))
             terms["style"] = L.style(self.features(raw * mask), self.features(truth * mask))
