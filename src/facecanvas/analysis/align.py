@@ -8,12 +8,15 @@ import cv2
 import numpy as np
 
 # Five points (image-left eye, image-right eye, nose tip, mouth left, mouth right) in a unit square.
-# ArcFace's 112x112 template, zoomed out so the whole head (forehead, chin, cheeks) fits with a margin.
-_ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                         [41.5493, 92.3655], [70.7299, 92.2041]], np.float64) / 112.0
+# ARCFACE_POINTS: ArcFace's 112x112 template (what face recognizers such as SFace are trained on).
+ARCFACE_POINTS = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                           [41.5493, 92.3655], [70.7299, 92.2041]], np.float64) / 112.0
+# CANONICAL_POINTS: the same template zoomed out so the whole head (forehead, chin, cheeks) fits with a
+# margin; every edit works in this frame.
 _ZOOM, _CENTER_Y = 0.72, 0.62
-CANONICAL_POINTS = np.column_stack([0.5 + (_ARCFACE_112[:, 0] - 0.5) * _ZOOM,
-                                    0.5 + (_ARCFACE_112[:, 1] - _CENTER_Y) * _ZOOM]).astype(np.float32)
+CANONICAL_POINTS = np.column_stack([0.5 + (ARCFACE_POINTS[:, 0] - 0.5) * _ZOOM,
+                                    0.5 + (ARCFACE_POINTS[:, 1] - _CENTER_Y) * _ZOOM]).astype(np.float32)
+TEMPLATES = {"canonical": CANONICAL_POINTS, "arcface": ARCFACE_POINTS}
 
 
 def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -100,6 +103,14 @@ class AlignTransform:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def align_face(points5: np.ndarray, size: int = 256) -> AlignTransform:
-    """Similarity alignment of five face points to the canonical template in a ``size`` crop."""
-    return AlignTransform(fit_similarity(points5, CANONICAL_POINTS * size), size)
+def align_face(points5: np.ndarray, size: int = 256, template: str | np.ndarray = "canonical") -> AlignTransform:
+    """Similarity alignment of five face points to a template in a ``size`` crop.
+
+    ``template``: "canonical" (the whole head, for edits), "arcface" (ArcFace's 112 template scaled to
+    ``size``: the tight crop recognizers expect) or a 5x2 array of points in the unit square.
+    """
+    if isinstance(template, str):
+        if template not in TEMPLATES:
+            raise ValueError(f"unknown alignment template {template!r}; choose one of {', '.join(TEMPLATES)}")
+        template = TEMPLATES[template]
+    return AlignTransform(fit_similarity(points5, template * size), size)
