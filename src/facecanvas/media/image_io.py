@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import struct
 import warnings
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,13 @@ from PIL import Image, UnidentifiedImageError
 
 from facecanvas.errors import InputError, OutputError
 
-__all__ = ["LoadedImage", "load_image", "from_array", "restore_like", "save_image", "save_result"]
+from .names import display_path, sibling
+from .names import one_line as _escape_line
+from .outputs import check_output, check_outputs, same_file
+from .safe_open import read_input
+
+__all__ = ["LoadedImage", "load_image", "from_array", "restore_like", "save_image", "save_result",
+           "check_outputs", "output_mark"]
 
 # Only formats we can also write (plus GIF). Keeping Pillow off the rest matters for
 # untrusted files: e.g. its EPS plugin would run Ghostscript.
@@ -67,7 +73,7 @@ class LoadedImage:
 
 def _one_line(text: str) -> str:
     # Messages go to a terminal as a single line, even for odd file names or library errors.
-    return " ".join(text.replace("\r", "\\r").replace("\n", "\\n").split())
+    return _escape_line(" ".join(text.replace("\r", "\\r").replace("\n", "\\n").split()))
 
 
 def _mp(pixels: float) -> str:
@@ -152,6 +158,11 @@ def _pil_pixels(im: Image.Image) -> tuple[np.ndarray, bool]:
     return cv2.cvtColor(np.asarray(im.convert("RGB")), cv2.COLOR_RGB2BGR), False
 
 
+def max_input_bytes(max_pixels: int) -> int:
+    """The most bytes an image file may have: an uncompressed 16-bit RGBA image at the pixel limit."""
+    return max_pixels * 8 + (16 << 20)
+
+
 def load_image(path: str | Path, max_pixels: int = 80_000_000) -> LoadedImage:
     """Read an image file; raise InputError (one line, naming the file) if it is unusable."""
     p = Path(path)
@@ -162,16 +173,9 @@ def load_image(path: str | Path, max_pixels: int = 80_000_000) -> LoadedImage:
     def too_large(w: int, h: int, limit: int) -> InputError:
         return fail(f"image is too large: {w}x{h} ({_mp(w * h)} MP > {_mp(limit)} MP limit)")
 
-    if p.is_dir():
-        raise fail("is a directory, not an image file")
-    if not p.exists():
-        raise fail("no such file")
-    try:
-        data = p.read_bytes()  # read once; the input file is never opened for writing
-    except OSError as e:
-        raise fail(e.strerror or str(e)) from e
-    if not data:
-        raise fail("file is empty (0 bytes)")
+    # Regular files only, opened without blocking and read with a bound (safe_open.py): a named
+    # pipe, /dev/zero or /dev/urandom is refused at once. The input is never opened for writing.
+    data = read_input(p, max_bytes=max_input_bytes(max_pixels), what="an image file")
 
     try:
         # Pillow warns above its own pixel limit; our max_pixels check below is the one that counts.
@@ -260,13 +264,57 @@ def restore_like(processed_bgr: np.ndarray, like: LoadedImage) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def output_mark(operation: str | None = None) -> str:
+    """The "edited by facecanvas" mark every output carries, with the operation and the version."""
+    import facecanvas
+
+    what = f": {operation}" if operation else ""
+    return f"edited by facecanvas {facecanvas.__version__}{what}"
+
+
+def _software() -> str:
+    import facecanvas
+
+    return f"facecanvas {facecanvas.__version__}"
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _text(value: str) -> bytes:
+    return value.encode("latin-1", "replace")  # tEXt is Latin-1; the mark is ASCII unless the op name is not
+
+
+def _add_mark(data: bytes, ext: str, mark: str) -> bytes:
+    """Put ``mark`` into the encoded file's own metadata; the pixel data is not touched.
+
+    PNG: tEXt chunks ``Software`` and ``Description`` right after IHDR. JPEG: an EXIF APP1 segment
+    with ``ImageDescription`` and ``Software`` (no orientation tag, so readers keep the pixels as they
+    are). WebP, BMP and TIFF from OpenCV carry no mark.
+    """
+    if ext == ".png" and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        end = 8 + 12 + struct.unpack(">I", data[8:12])[0]
+        chunks = (_png_chunk(b"tEXt", b"Software\0" + _text(_software()))
+                  + _png_chunk(b"tEXt", b"Description\0" + _text(mark)))
+        return data[:end] + chunks + data[end:]
+    if ext in (".jpg", ".jpeg") and data[:2] == b"\xff\xd8":
+        exif = Image.Exif()
+        exif[0x010E] = mark  # ImageDescription
+        exif[0x0131] = _software()  # Software
+        payload = exif.tobytes()
+        if len(payload) + 2 > 0xFFFF:
+            return data
+        segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+        at = 2
+        if data[2:4] == b"\xff\xe0":  # after the JFIF APP0 segment, where readers expect EXIF
+            at = 4 + struct.unpack(">H", data[4:6])[0]
+        return data[:at] + segment + data[at:]
+    return data
+
+
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():  # also catches symlinks pointing at the input
-        return True
-    try:
-        return os.path.samefile(a, b)  # hard links, case-insensitive file systems
-    except OSError:
-        return False
+    return same_file(a, b)
 
 
 def save_image(
@@ -275,22 +323,19 @@ def save_image(
     *,
     overwrite: bool = False,
     protected: Iterable[Path] = (),
+    operation: str | None = None,
 ) -> Path:
-    """Write `image` (BGR/BGRA/gray, uint8 or uint16) atomically; the format follows the extension."""
+    """Write `image` (BGR/BGRA/gray, uint8 or uint16) atomically; the format follows the extension.
+
+    The file carries an "edited by facecanvas VERSION: OPERATION" mark (PNG text chunk, JPEG EXIF).
+    """
     p = Path(path)
 
     def fail(reason: str) -> OutputError:
         return OutputError(_one_line(f"cannot write {p}: {reason}"))
 
     ext = p.suffix.lower()
-    if ext not in _WRITE_EXTS:
-        raise fail(f"unknown image extension {ext or '(none)'!r} (use one of {', '.join(_WRITE_EXTS)})")
-    if any(_same_file(p, Path(q)) for q in protected):
-        raise fail("it is an input file; outputs never overwrite inputs")
-    if p.is_dir():
-        raise fail("is a directory")
-    if os.path.lexists(p) and not overwrite:
-        raise fail("file already exists (use --overwrite to replace it)")
+    check_output(p, overwrite=overwrite, protected=protected, exts=_WRITE_EXTS, kind="image")
 
     if image.dtype not in (np.uint8, np.uint16) or not (
         image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))
@@ -308,6 +353,7 @@ def save_image(
         raise fail(f"encoding failed ({e})") from e
     if not ok or buf is None:
         raise fail("encoding failed")
+    data = _add_mark(buf.tobytes(), ext, output_mark(operation))
 
     # Same folder so os.replace is an atomic rename; readers see the old file or the new one,
     # never half of it. (Without overwrite, a file created by someone else between the
@@ -316,20 +362,23 @@ def save_image(
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise fail(f"cannot create folder ({e.strerror or e})") from e
-    tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
+    tmp = sibling(p, "tmp")  # hidden, and within the 255-byte name limit however long p's name is
     created = False
     try:
         # os.open with 0o666 lets the umask decide permissions (mkstemp would force 0600).
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         created = True
         with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException as e:
         if created:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the real error below matters more than a leftover we cannot remove
         if isinstance(e, OSError):
             raise fail(e.strerror or str(e)) from e
         raise
@@ -343,6 +392,8 @@ def save_result(
     *,
     overwrite: bool = False,
     protected: Iterable[Path] = (),
+    operation: str | None = None,
 ) -> Path:
-    """Write an 8-bit BGR result in the format of the image it came from."""
-    return save_image(path, restore_like(processed_bgr, like), overwrite=overwrite, protected=protected)
+    """Write an 8-bit BGR result in the format of the image it came from (with the facecanvas mark)."""
+    return save_image(path, restore_like(processed_bgr, like), overwrite=overwrite, protected=protected,
+                      operation=operation)
