@@ -196,3 +196,33 @@ def test_cause8_loader_message_for_newline_name(tmp_path):
     with pytest.raises(InputError) as e:
         load_image(p)
     assert "\n" not in str(e.value) and "bad\\nname.png" in str(e.value)
+
+
+# ---------------------------------------------------------------- 9: an extension we cannot write
+
+
+def test_cause9_unwritable_extension_is_an_error_not_a_folder(tmp_path):
+    from facecanvas.cli.paths import plan_outputs, plan_video_outputs
+
+    for name in ("out.xyz", "out.gif"):
+        with pytest.raises(OutputError, match="cannot write"):
+            plan_outputs([tmp_path / "face.png"], str(tmp_path / name))
+    with pytest.raises(OutputError, match="video"):
+        plan_video_outputs([tmp_path / "clip.mp4"], str(tmp_path / "out.png"))
+    with pytest.raises(OutputError):
+        plan_video_outputs([tmp_path / "clip.mp4"], str(tmp_path / "out.xyz"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_planners_still_take_folders(tmp_path):
+    from facecanvas.cli.paths import plan_outputs, plan_video_outputs
+
+    ins = [tmp_path / "a.jpg", tmp_path / "b.png"]
+    assert plan_outputs(ins, str(tmp_path / "out")) == [tmp_path / "out" / "a.jpg", tmp_path / "out" / "b.png"]
+    assert plan_outputs(ins[:1], str(tmp_path / "x.png")) == [tmp_path / "x.png"]
+    dotted = tmp_path / "v1.0"
+    dotted.mkdir()
+    assert plan_outputs(ins, str(dotted)) == [dotted / "a.jpg", dotted / "b.png"]
+    assert plan_outputs(ins[:1], str(tmp_path / "new.d") + "/") == [tmp_path / "new.d" / "a.jpg"]
+    assert plan_video_outputs([tmp_path / "c.mpg"], str(tmp_path / "vids")) == [tmp_path / "vids" / "c.mp4"]
+    assert plan_video_outputs([tmp_path / "c.mpg"], str(tmp_path / "o.webm")) == [tmp_path / "o.webm"]

@@ -4,14 +4,79 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
-from ..allocator import keep_freed_memory
-from ..errors import FacecanvasError
+# Nothing heavy above this line: the signal policy goes in before cv2, MediaPipe and the commands load.
 
 EPILOG = """\
-exit codes: 0 ok, 1 internal error, 2 bad input, 3 no face found, 4 output not written, 130 interrupted.
+exit codes: 0 ok, 1 internal error, 2 bad input, 3 no face found, 4 output not written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 Run `facecanvas COMMAND --help` for a command's options and examples."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP), raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs: a video
+    closes the frames done so far as OUT.partial.mp4, temporary files are removed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_received: list[int] = []  # the signals received so far, in order
+
+
+def _on_signal(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
+    _received.append(signum)
+    if len(_received) == 1:
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+    if len(_received) == 2:
+        # The first signal's clean-up (closing a partial video) is running: let it finish.
+        try:
+            sys.stderr.write("facecanvas: finishing the clean-up; signal again to quit at once\n")
+        except Exception:  # noqa: BLE001 - never fail inside a signal handler
+            pass
+        return
+    os._exit(128 + signum)
+
+
+def install_signal_policy() -> None:
+    """One policy for SIGINT and SIGTERM (and SIGHUP): the first raises KeyboardInterrupt (Terminated for
+    SIGTERM/SIGHUP) in the main thread, a second is held off while the clean-up runs, a third quits at
+    once. Called first thing by ``main``, before any heavy import."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            if name == "SIGHUP" and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # started under nohup: keep ignoring it
+            signal.signal(sig, _on_signal)
+        except (ValueError, OSError):  # not the main thread, or not allowed here
+            pass
+
+
+def _interrupt_code() -> int:
+    sig = next((s for s in _received), signal.SIGINT)
+    return 128 + int(sig)
+
+
+def _print_error(text: str) -> None:
+    from ..media.names import one_line
+
+    try:
+        print(one_line(text), file=sys.stderr)
+    except (OSError, ValueError):  # stderr closed or gone: nothing else we can do
+        pass
+
+
+def _printable_streams() -> None:
+    """Names that are not UTF-8 (or not text) print as escapes instead of raising UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +102,7 @@ def _quiet_native_logs() -> None:
     try:
         sys.stderr.flush()
         keep = os.dup(2)
-        sys.stderr = os.fdopen(keep, "w", buffering=1)
+        sys.stderr = os.fdopen(keep, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
@@ -46,33 +111,62 @@ def _quiet_native_logs() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    keep_freed_memory()  # frames reuse freed buffers instead of faulting in fresh pages (allocator.py)
-    if not args.debug:
-        _quiet_native_logs()
-    if not hasattr(args, "run"):
-        parser.print_help()
-        return 2
+    install_signal_policy()  # first: Ctrl-C or SIGTERM during the imports below is handled too
+    _received.clear()
     try:
-        return args.run(args)
+        return _main(argv)
+    except KeyboardInterrupt:  # during start-up imports, or one that got past a command's own handling
+        _print_error("facecanvas: interrupted; no partial output was left")
+        return _interrupt_code()
+
+
+def _main(argv: list[str] | None) -> int:
+    _printable_streams()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        from ..errors import FacecanvasError
+    except Exception as e:  # noqa: BLE001 - a broken install: still one line
+        if debug:
+            raise
+        _print_error(f"facecanvas: internal error: {type(e).__name__}: {e} (run with --debug for details)")
+        return 1
+    try:
+        from ..allocator import keep_freed_memory
+
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        keep_freed_memory()  # frames reuse freed buffers instead of faulting in fresh pages (allocator.py)
+        if not args.debug:
+            _quiet_native_logs()
+        if not hasattr(args, "run"):
+            parser.print_help()
+            return 2
+        code = args.run(args)
+        if code == 130 and _received and _received[0] != signal.SIGINT:
+            code = _interrupt_code()  # a command reported "interrupted" for a SIGTERM
+        return code
     except FacecanvasError as e:
-        print(f"facecanvas: error: {e}", file=sys.stderr)
+        _print_error(f"facecanvas: error: {e}")
         return e.exit_code
     except BrokenPipeError:  # e.g. `facecanvas faces x.jpg | head -1`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("facecanvas: interrupted; no partial output was left", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        dst = getattr(e, "dst", None)  # video.VideoInterrupted knows what was kept
+        if dst is not None and hasattr(e, "message"):
+            _print_error(f"facecanvas: {e.message(dst)}")
+        else:
+            _print_error("facecanvas: interrupted; no partial output was left")
+        return _interrupt_code()
     except MemoryError:
-        print("facecanvas: error: out of memory (try a smaller image)", file=sys.stderr)
+        _print_error("facecanvas: error: out of memory (try a smaller image)")
         return 1
+    except SystemExit:
+        raise  # argparse's --help and usage errors
     except Exception as e:  # noqa: BLE001 - the CLI promises one line, never a traceback
-        if args.debug:
+        if debug:
             raise
-        print(f"facecanvas: internal error: {type(e).__name__}: {e} (run with --debug for details)",
-              file=sys.stderr)
+        _print_error(f"facecanvas: internal error: {type(e).__name__}: {e} (run with --debug for details)")
         return 1
 
 

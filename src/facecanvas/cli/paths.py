@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 from ..errors import InputError, OutputError
+from ..media.names import display_path
+from ..media.video_io import VIDEO_EXTS
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")  # what we read and write
+
+
+def _names_a_folder(output: str) -> bool:
+    """``-o out/`` (a trailing separator) or an existing folder: always a folder, whatever its name."""
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+
+
+def _unwritable_suffix(output: str, exts: tuple[str, ...], kind: str) -> OutputError | None:
+    """``-o out.xyz`` / ``-o out.gif`` / a video to ``-o out.png``: an extension we cannot write is an
+    error, never silently a folder of that name."""
+    suffix = Path(output).suffix
+    if not suffix or _names_a_folder(output) or suffix.lower() in exts:
+        return None
+    other = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"} | set(VIDEO_EXTS)
+    hint = f"; a {kind} cannot be written as {suffix}" if suffix.lower() in other else ""
+    return OutputError(f"{display_path(output)}: cannot write {suffix!r} files{hint} (use one of "
+                       f"{', '.join(exts)}, or end the name with / for a folder)")
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
@@ -37,18 +57,44 @@ def plan_outputs(inputs: list[Path], output: str, suffix: str = "") -> list[Path
     keeps its input's name (plus ``suffix``). Two inputs with the same name are refused, not overwritten.
     """
     out = Path(output)
-    as_file = len(inputs) == 1 and out.suffix.lower() in IMAGE_EXTS and not out.is_dir()
-    if as_file:
+    bad = _unwritable_suffix(output, IMAGE_EXTS, "photo")
+    if bad is not None:
+        raise bad
+    as_file = out.suffix.lower() in IMAGE_EXTS and not _names_a_folder(output)
+    if as_file and len(inputs) == 1:
         return [out]
-    if out.suffix.lower() in IMAGE_EXTS and not out.is_dir():
-        raise OutputError(f"{output}: several inputs need an output folder, not a file name")
+    if as_file:
+        raise OutputError(f"{display_path(output)}: several inputs need an output folder, not a file name")
     plans = [out / f"{p.stem}{suffix}{p.suffix.lower() or '.png'}" for p in inputs]
     dupes = {str(p) for p in plans if plans.count(p) > 1}
     if dupes:
-        raise OutputError(f"several inputs would write the same output: {', '.join(sorted(dupes))}")
+        raise OutputError(f"several inputs would write the same output: "
+                          f"{', '.join(display_path(d) for d in sorted(dupes))}")
+    return plans
+
+
+def plan_video_outputs(inputs: list[Path], output: str) -> list[Path]:
+    """One output video per input: ``-o name.mp4`` for one input, else a folder keeping the names
+    (inputs in a container we do not write become ``.mp4``). An extension we cannot write is refused."""
+    out = Path(output)
+    bad = _unwritable_suffix(output, VIDEO_EXTS, "video")
+    if bad is not None:
+        raise bad
+    as_file = out.suffix.lower() in VIDEO_EXTS and not _names_a_folder(output)
+    if len(inputs) == 1 and as_file:
+        return [out]
+    if as_file:
+        raise OutputError(f"{display_path(output)}: several inputs need an output folder, not a file name")
+    # In a folder, each output keeps its input's name; inputs we cannot write as such become .mp4.
+    plans = [out / (p.name if p.suffix.lower() in VIDEO_EXTS else p.stem + ".mp4") for p in inputs]
+    dupes = {str(p) for p in plans if plans.count(p) > 1}
+    if dupes:
+        raise OutputError(f"several inputs would write the same output: "
+                          f"{', '.join(display_path(d) for d in sorted(dupes))}")
     return plans
 
 
 def sidecar(path: Path, tag: str, ext: str = ".png") -> Path:
     """``out/a.jpg`` -> ``out/a_mask.png``."""
     return path.with_name(f"{path.stem}_{tag}{ext}")
+
