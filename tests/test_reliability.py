@@ -226,3 +226,233 @@ def test_planners_still_take_folders(tmp_path):
     assert plan_outputs(ins[:1], str(tmp_path / "new.d") + "/") == [tmp_path / "new.d" / "a.jpg"]
     assert plan_video_outputs([tmp_path / "c.mpg"], str(tmp_path / "vids")) == [tmp_path / "vids" / "c.mp4"]
     assert plan_video_outputs([tmp_path / "c.mpg"], str(tmp_path / "o.webm")) == [tmp_path / "o.webm"]
+
+
+# ---------------------------------------------------------------- video: partial names, codecs, signals
+
+
+class _NoFaces:
+    """A tracker stand-in that finds nothing: process_video's own path without the models."""
+
+    class stats:  # noqa: N801
+        ids: set = set()
+
+    def update(self, bgr, t):
+        return []
+
+    def close(self):
+        pass
+
+
+def _processor():
+    from facecanvas.video import FrameProcessor
+
+    return FrameProcessor(lambda frame, faces: frame, _NoFaces())
+
+
+def _stop_after(n: int, exc=KeyboardInterrupt):
+    count = {"n": 0}
+
+    def on_frame(frame, out, faces):
+        count["n"] += 1
+        if count["n"] == n:
+            raise exc()
+
+    return on_frame
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory):
+    from facecanvas.media.synthetic import astronaut_clip
+
+    return astronaut_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", n=16, size=(96, 64))
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def _playable_frames(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def test_cause1_ctrl_c_never_writes_the_partial_over_an_input(tmp_path, small_clip):
+    from facecanvas.video import VideoInterrupted, process_video
+
+    src = tmp_path / "trick.partial.mp4"  # the name the interrupted output's partial file would take
+    src.write_bytes(small_clip.read_bytes())
+    before = src.read_bytes()
+    with pytest.raises(VideoInterrupted) as e:
+        process_video(src, tmp_path / "trick.mp4", _processor(), progress=False, protected=(src,),
+                      on_frame=_stop_after(4))
+    assert src.read_bytes() == before
+    assert e.value.partial is not None and e.value.partial != src and e.value.partial.exists()
+    assert e.value.partial.name == "trick.partial-2.mp4" and _playable_frames(e.value.partial) >= 3
+    assert not (tmp_path / "trick.mp4").exists() and _hidden(tmp_path) == []
+
+
+def test_cause2_existing_partial_is_kept_without_overwrite(tmp_path, small_clip):
+    from facecanvas.video import VideoInterrupted, process_video
+
+    old = tmp_path / "out.partial.mp4"
+    old.write_bytes(b"an earlier run's partial file")
+    with pytest.raises(VideoInterrupted) as e:
+        process_video(small_clip, tmp_path / "out.mp4", _processor(), progress=False, on_frame=_stop_after(3))
+    assert old.read_bytes() == b"an earlier run's partial file"
+    assert e.value.partial == tmp_path / "out.partial-2.mp4"
+    assert str(e.value.partial.name) in e.value.message()
+    with pytest.raises(VideoInterrupted) as e:  # with --overwrite the usual name is reused
+        process_video(small_clip, tmp_path / "out.mp4", _processor(), progress=False, overwrite=True,
+                      on_frame=_stop_after(3))
+    assert e.value.partial == old and _playable_frames(old) >= 2
+
+
+@pytest.mark.parametrize("dst,codec,why", [
+    ("o.webm", "mpeg4", "cannot hold"), ("o.mp4", "rawvideo", "cannot hold"),
+    ("o.mp4", "aac", "not a video codec"), ("o.mov", "ffv1", "cannot hold"), ("o.mp4", "nosuch", "not available"),
+])
+def test_cause15_codec_the_container_cannot_hold(tmp_path, small_clip, dst, codec, why):
+    from facecanvas.media.video_io import EncodeOptions
+    from facecanvas.video import process_video
+
+    with pytest.raises(OutputError) as e:
+        process_video(small_clip, tmp_path / dst, _processor(), progress=False, encode=EncodeOptions(codec))
+    msg = str(e.value)
+    assert why in msg and dst in msg and "\n" not in msg and ".part" not in msg
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cause14_audio_the_container_cannot_hold_fails_before_encoding(tmp_path, small_clip):
+    """AAC into .webm (and, on FFmpeg builds without PCM-in-MP4, PCM into .mp4): refused when the header
+    is written, before the first frame is decoded, naming the output and not the hidden file."""
+    from facecanvas.video import process_video
+
+    frames = []
+    with pytest.raises(OutputError) as e:
+        process_video(small_clip, tmp_path / "o.webm", _processor(), progress=False,
+                      on_frame=lambda f, o, faces: frames.append(1))
+    assert frames == [] and "aac audio" in str(e.value) and "--no-audio" in str(e.value)
+    assert "o.webm" in str(e.value) and ".part" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cause16_cleanup_failure_does_not_hide_the_real_error(tmp_path, small_clip, monkeypatch):
+    import av
+
+    from facecanvas.media import video_io
+    from facecanvas.video import process_video
+
+    real_open = av.open
+
+    def open_(path, mode="r", *a, **k):
+        if mode == "w":
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, mode, *a, **k)
+
+    def unlink(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(av, "open", open_)
+    monkeypatch.setattr(video_io.Path, "unlink", unlink)
+    with pytest.raises(OutputError) as e:
+        process_video(small_clip, tmp_path / "o.mp4", _processor(), progress=False)
+    assert "Permission denied" in str(e.value) and "o.mp4" in str(e.value)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_cause16_read_only_folder_exit_4(tmp_path, small_clip):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        from facecanvas.video import process_video
+
+        with pytest.raises(OutputError):
+            process_video(small_clip, ro / "o.mp4", _processor(), progress=False)
+    finally:
+        ro.chmod(0o755)
+
+
+def test_mark_in_video_metadata(tmp_path, small_clip):
+    import av
+
+    import facecanvas
+    from facecanvas.media.video_io import EncodeOptions
+    from facecanvas.video import process_video
+
+    for name, op in (("m.mp4", "erase"), ("m.mkv", None)):
+        process_video(small_clip, tmp_path / name, _processor(), progress=False,
+                      encode=EncodeOptions(operation=op))
+        with av.open(str(tmp_path / name)) as c:
+            md = {k.lower(): v for k, v in c.metadata.items()}
+        want = f"edited by facecanvas {facecanvas.__version__}" + (f": {op}" if op else "")
+        assert md["comment"] == want
+
+
+def test_cause10_long_video_name(tmp_path, small_clip):
+    from facecanvas.video import VideoInterrupted, process_video
+
+    dst = tmp_path / ("v" * 246 + ".mp4")  # 250 bytes
+    process_video(small_clip, dst, _processor(), progress=False)
+    assert dst.exists()
+    with pytest.raises(VideoInterrupted) as e:  # the partial name is shortened to fit too
+        process_video(small_clip, dst, _processor(), progress=False, overwrite=True, on_frame=_stop_after(3))
+    assert e.value.partial.exists() and len(os.fsencode(e.value.partial.name)) <= 255
+    assert _hidden(tmp_path) == []
+
+
+@posix_only
+def test_cause3_4_video_input_must_be_a_regular_file(tmp_path):
+    from facecanvas.media.video_io import probe
+
+    fifo = tmp_path / "f.mp4"
+    os.mkfifo(fifo)
+    link = tmp_path / "z.mp4"
+    link.symlink_to("/dev/zero")
+    for p in (fifo, link):
+        with pytest.raises(InputError, match="regular file"):
+            finishes(lambda: probe(p), 5.0)
+
+
+_SIGTERM_CHILD = r"""
+import sys, time
+from facecanvas.cli.main import install_signal_policy
+install_signal_policy()
+from pathlib import Path
+from facecanvas.video import FrameProcessor, VideoInterrupted, process_video
+
+class T:
+    class stats: ids = set()
+    def update(self, bgr, t): return []
+    def close(self): pass
+
+def on_frame(f, o, faces):
+    if f.index == 2:
+        print("ready", flush=True)
+    time.sleep(0.05)
+
+try:
+    process_video(sys.argv[1], sys.argv[2], FrameProcessor(lambda f, faces: f, T()), progress=False,
+                  on_frame=on_frame)
+except VideoInterrupted as e:
+    print(e.message(), file=sys.stderr)
+    sys.exit(143)
+"""
+
+
+@posix_only
+def test_cause18_sigterm_during_video_keeps_a_playable_partial(tmp_path, small_clip):
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    out = tmp_path / "out.mp4"
+    p = subprocess.Popen([sys.executable, "-c", _SIGTERM_CHILD, str(small_clip), str(out)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143, err
+    assert "Traceback" not in err and "out.partial.mp4" in err
+    assert _playable_frames(tmp_path / "out.partial.mp4") >= 2
+    assert not out.exists() and _hidden(tmp_path) == []

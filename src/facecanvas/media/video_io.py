@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
-import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,6 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
+from .names import display_path, fitting_name, sibling
+from .names import one_line as _escape_line
+from .outputs import check_output, same_file
+from .safe_open import check_input
 
 VIDEO_EXTS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")  # what we write
 INPUT_VIDEO_EXTS = VIDEO_EXTS + (".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".3gp", ".wmv", ".flv", ".ogv")
@@ -34,7 +38,22 @@ _END = object()
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return _escape_line(" ".join(str(text).split()))
+
+
+def output_mark(operation: str | None = None) -> str:
+    """The "edited by facecanvas" mark, as image_io writes it into photos."""
+    from .image_io import output_mark as mark
+
+    return mark(operation)
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Remove a temporary file without letting a failure (read-only folder) hide the real error."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def is_video_path(path: str | Path) -> bool:
@@ -75,12 +94,8 @@ def _open_input(path: Path):
     def fail(reason: str) -> InputError:
         return InputError(_one_line(f"cannot read {path}: {reason}"))
 
-    if path.is_dir():
-        raise fail("is a directory, not a video file")
-    if not path.exists():
-        raise fail("no such file")
-    if path.stat().st_size == 0:
-        raise fail("file is empty (0 bytes)")
+    # Regular files only (safe_open.py): FFmpeg would block on a named pipe and read /dev/zero forever.
+    check_input(path, what="a video file")
     try:
         container = av.open(str(path), "r")
     except av.error.InvalidDataError as e:
@@ -285,6 +300,7 @@ class EncodeOptions:
     crf: int = 20  # quality: lower = better and bigger (x264: 18 is visually lossless, 23 its default)
     preset: str = "veryfast"  # x264/x265 speed preset
     audio: bool = True  # copy the audio streams untouched
+    operation: str | None = None  # written into the file's metadata: "edited by facecanvas VERSION: OP"
 
     def codec_for(self, path: Path) -> str:
         name = self.codec or DEFAULT_CODEC.get(path.suffix.lower(), "libx264")
@@ -292,19 +308,57 @@ class EncodeOptions:
 
 
 def check_output_path(dst: Path, overwrite: bool, protected: Iterable[Path] = ()) -> None:
-    def fail(reason: str) -> OutputError:
-        return OutputError(_one_line(f"cannot write {dst}: {reason}"))
+    check_output(dst, overwrite=overwrite, protected=protected, exts=VIDEO_EXTS, kind="video")
 
-    if dst.suffix.lower() not in VIDEO_EXTS:
-        raise fail(f"unknown video extension {dst.suffix or '(none)'!r} (use one of {', '.join(VIDEO_EXTS)})")
-    for q in protected:
-        q = Path(q)
-        if dst.resolve() == q.resolve() or (dst.exists() and q.exists() and os.path.samefile(dst, q)):
-            raise fail("it is an input file; outputs never overwrite inputs")
-    if dst.is_dir():
-        raise fail("is a directory")
-    if os.path.lexists(dst) and not overwrite:
-        raise fail("file already exists (use --overwrite to replace it)")
+
+def check_codec(dst: Path, codec: str) -> None:
+    """The codec exists, encodes video, and ``dst``'s container can hold it; else one-line OutputError."""
+    import av
+
+    def fail(reason: str) -> OutputError:
+        return OutputError(_one_line(f"cannot write {display_path(dst)}: {reason}"))
+
+    try:
+        c = av.codec.Codec(codec, "w")
+    except Exception as e:  # noqa: BLE001 - PyAV raises several types for unknown codecs
+        raise fail(f"video codec {codec!r} is not available "
+                   "(try libx264, libx265, libvpx-vp9, mpeg4 or ffv1)") from e
+    if c.type != "video":
+        raise fail(f"{codec!r} is an {c.type} codec, not a video codec "
+                   "(try libx264, libx265, libvpx-vp9, mpeg4 or ffv1)")
+    fmt = _muxer(dst)
+    if fmt is not None and not _muxer_takes(fmt, c.name):
+        raise fail(f"a {dst.suffix} file cannot hold {codec!r} video; {_suggest(dst)}")
+
+
+_MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+
+
+def _muxer(dst: Path) -> str | None:
+    return _MUXERS.get(dst.suffix.lower())
+
+
+def _muxer_takes(fmt: str, codec_name: str) -> bool:
+    """Whether FFmpeg's ``fmt`` muxer accepts ``codec_name``: PyAV asks the muxer itself (add_stream
+    refuses what avformat_query_codec rejects), on a throw-away in-memory container."""
+    import io
+
+    import av
+
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as probe_out:
+            probe_out.add_stream(codec_name, rate=25)
+    except ValueError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else is not a "no" from the muxer
+        return True
+    return True
+
+
+def _suggest(dst: Path) -> str:
+    if dst.suffix.lower() == ".webm":
+        return "use --codec libvpx-vp9 (the default for .webm) or write .mkv/.mp4"
+    return "use --codec libx264 (the default), or write .mkv, which holds most codecs"
 
 
 class VideoWriter:
@@ -322,19 +376,17 @@ class VideoWriter:
         self.dst = Path(dst)
         self.info = info
         self.options = options
-        check_output_path(self.dst, overwrite, [info.path, *protected])
+        self.overwrite = overwrite
+        self._protected = [Path(info.path), *map(Path, protected)]
+        check_output_path(self.dst, overwrite, self._protected)
         codec = options.codec_for(self.dst)
-        try:
-            av.codec.Codec(codec, "w")
-        except Exception as e:  # noqa: BLE001 - PyAV raises several types for unknown codecs
-            raise OutputError(f"cannot write {self.dst}: video codec {codec!r} is not available "
-                              "(try libx264, libx265, libvpx-vp9, mpeg4 or ffv1)") from e
+        check_codec(self.dst, codec)  # before any folder or file is made
         try:
             self.dst.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise OutputError(f"cannot write {self.dst}: cannot create folder ({e.strerror or e})") from e
-        # Same folder, so the final rename is atomic; the extension picks the muxer.
-        self.tmp = self.dst.with_name(f".{self.dst.stem}.{secrets.token_hex(4)}.part{self.dst.suffix}")
+            raise OutputError(_one_line(f"cannot write {self.dst}: cannot create folder ({e.strerror or e})")) from e
+        # Same folder, so the final rename is atomic; the extension picks the muxer. Within 255 bytes.
+        self.tmp = sibling(self.dst, "part", keep_suffix=True)
         self._codec = codec
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._worker = _Worker(self._encode, "facecanvas-encode")
@@ -357,8 +409,11 @@ class VideoWriter:
         try:
             self._container = out = av.open(str(self.tmp), "w")
         except (av.error.FFmpegError, OSError, ValueError) as e:
-            raise OutputError(_one_line(f"cannot write {self.dst}: {getattr(e, 'strerror', None) or e}")) from e
-        vs = out.add_stream(self._codec, rate=info.fps)
+            raise OutputError(self._message(getattr(e, "strerror", None) or e)) from e
+        try:
+            vs = out.add_stream(self._codec, rate=info.fps)
+        except ValueError as e:  # the container cannot hold this codec (checked before; here for safety)
+            raise OutputError(self._message(f"{e}; {_suggest(self.dst)}")) from e
         vs.width, vs.height = info.width, info.height
         even = info.width % 2 == 0 and info.height % 2 == 0
         pix = {"libx264rgb": "bgr24", "ffv1": "yuv444p", "png": "rgb24"}.get(self._codec)
@@ -389,10 +444,30 @@ class VideoWriter:
                 try:
                     self._audio_pairs.append((a, out.add_stream_from_template(a)))
                 except (av.error.FFmpegError, ValueError) as e:
-                    raise OutputError(f"cannot write {self.dst}: the {a.codec_context.name} audio cannot go "
-                                      f"into a {self.dst.suffix} file ({e}); use .mp4/.mkv, or --no-audio") from e
+                    raise OutputError(self._audio_message(a, e)) from e
             self._audio_packets = ain.demux(*[a for a, _ in self._audio_pairs])
             self._pending_audio = None
+        out.metadata["comment"] = output_mark(opts.operation)
+        out.metadata["description"] = output_mark(opts.operation)
+        # Write the header now, before a single frame is decoded or encoded: a codec or audio stream the
+        # container cannot hold fails here, in a second, instead of after the whole video.
+        try:
+            out.start_encoding()
+        except (av.error.FFmpegError, ValueError, OSError) as e:
+            if self._audio_pairs:
+                a = self._audio_pairs[0][0]
+                raise OutputError(self._audio_message(a, e)) from e
+            raise OutputError(self._message(f"the {self._codec} video cannot be written as {self.dst.suffix} "
+                                            f"({e}); {_suggest(self.dst)}")) from e
+
+    def _message(self, reason) -> str:
+        """One line naming the destination, never the hidden temporary file."""
+        text = str(reason).replace(str(self.tmp), str(self.dst)).replace(self.tmp.name, self.dst.name)
+        return _one_line(f"cannot write {self.dst}: {text}")
+
+    def _audio_message(self, a, e) -> str:
+        return self._message(f"the {a.codec_context.name} audio cannot go into a {self.dst.suffix} file ({e}); "
+                             "write .mkv or .mov, or use --no-audio")
 
     # -- encoder thread --------------------------------------------------------------------------------
     def _mux_audio_until(self, t: float | None) -> None:
@@ -456,7 +531,7 @@ class VideoWriter:
     def _check(self) -> None:
         if self._worker.error is not None:
             e = self._worker.error
-            raise OutputError(_one_line(f"cannot write {self.dst}: encoding failed ({e})")) from e
+            raise OutputError(self._message(f"encoding failed ({e})")) from e
 
     def write(self, frame: Frame, bgr: np.ndarray) -> None:
         self._check()
@@ -464,14 +539,17 @@ class VideoWriter:
             raise ValueError(f"the operation changed the frame size: {frame.bgr.shape} -> {bgr.shape}")
         while not self._worker.put(self._queue, (frame, bgr)):
             self._check()
-            raise OutputError(f"cannot write {self.dst}: the encoder stopped")
+            raise OutputError(self._message("the encoder stopped"))
         self._check()
 
     def _close_container(self) -> None:
         self._worker.put(self._queue, _END)
         self._worker.thread.join()
         self._check()
-        self._container.close()
+        try:
+            self._container.close()
+        except (OSError, ValueError) as e:  # av.error.FFmpegError is an OSError
+            raise OutputError(self._message(f"cannot finish the file ({getattr(e, 'strerror', None) or e})")) from e
         self._container = None
 
     def finish(self) -> Path:
@@ -479,24 +557,58 @@ class VideoWriter:
         try:
             self._close_container()
             os.replace(self.tmp, self.dst)
+        except OSError as e:  # the rename: a folder made read-only meanwhile, a full disk
+            self._discard()
+            raise OutputError(self._message(e.strerror or e)) from e
         except BaseException:
             self._discard()
             raise
         return self.dst
+
+    def _partial_names(self) -> Iterator[Path]:
+        yield fitting_name(self.dst, ".partial")
+        for n in range(2, 100):
+            yield fitting_name(self.dst, f".partial-{n}")
+
+    def _place_partial(self) -> Path | None:
+        """Rename the closed temporary file to ``NAME.partial.EXT``, or ``NAME.partial-2.EXT`` ... when
+        that name is an input (never replaced) or exists and ``overwrite`` was not given (kept)."""
+        for cand in self._partial_names():
+            if any(same_file(cand, q) for q in self._protected):
+                continue
+            if self.overwrite and not cand.is_dir():
+                os.replace(self.tmp, cand)
+                return cand
+            if os.path.lexists(cand):
+                continue
+            try:
+                os.link(self.tmp, cand)  # no-clobber: fails if the name appeared meanwhile
+            except FileExistsError:
+                continue
+            except OSError as e:
+                if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK,
+                                   errno.EACCES):
+                    raise
+                os.replace(self.tmp, cand)  # no hard links here: checked above
+                return cand
+            _unlink_quietly(self.tmp)
+            return cand
+        return None
 
     def finish_partial(self) -> Path | None:
         """Close the frames written so far as ``NAME.partial.EXT`` (a playable file); None if nothing was."""
         if not self.written:
             self._discard()
             return None
-        partial = self.dst.with_name(f"{self.dst.stem}.partial{self.dst.suffix}")
         self._partial = True
         try:
             self._close_container()
-            os.replace(self.tmp, partial)
+            partial = self._place_partial()
         except BaseException:
             self._discard()
             return None
+        if partial is None:
+            self._discard()
         return partial
 
     def _discard(self) -> None:
@@ -510,7 +622,7 @@ class VideoWriter:
             except Exception:  # noqa: BLE001 - best effort while already failing
                 pass
         self._container = None
-        self.tmp.unlink(missing_ok=True)
+        _unlink_quietly(self.tmp)
 
     def abort(self) -> None:
         """Stop and remove the temporary file; ``dst`` is never touched."""
