@@ -90,17 +90,21 @@ class FrameProcessor:
 
 
 class VideoInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``process_video``; ``partial`` is the playable file kept, or None if none was."""
+    """Ctrl-C (or SIGTERM, which the CLI raises as a KeyboardInterrupt too) during ``process_video``;
+    ``partial`` is the playable file kept, or None if none was; ``dst`` the output not written."""
 
-    def __init__(self, frames: int, total: int, partial: Path | None):
+    def __init__(self, frames: int, total: int, partial: Path | None, dst: Path | None = None):
         super().__init__()
-        self.frames, self.total, self.partial = frames, total, partial
+        self.frames, self.total, self.partial, self.dst = frames, total, partial, dst
 
-    def message(self, dst: Path) -> str:
+    def message(self, dst: Path | None = None) -> str:
+        from .media.names import display_path
+
+        dst = display_path(dst if dst is not None else self.dst)
         of = f" of {self.total}" if self.total else ""
         if self.partial is not None:
             return (f"interrupted after {self.frames}{of} frames: the frames done so far were saved, closed "
-                    f"properly, as {self.partial}; {dst} was not written")
+                    f"properly, as {display_path(self.partial)}; {dst} was not written")
         return f"interrupted after {self.frames}{of} frames: nothing was kept; {dst} was not written"
 
 
@@ -145,15 +149,17 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     src, dst = Path(src), Path(dst)
     info = probe(src)
     writer = VideoWriter(dst, info, encode, overwrite=overwrite, protected=protected)
-    reader = VideoReader(src, info=info)
     report = VideoReport(src, dst, info)
-    bar = tqdm(total=info.frames or None, unit="frame", desc=src.name, file=sys.stderr, disable=not progress,
-               dynamic_ncols=True, leave=False)
-    # Two stages on two cores: frame t+1 is tracked in a thread while the op edits frame t.
-    tracked = ThreadedMap(reader, lambda fr: (fr, processor.track(fr.bgr, fr.time)), "facecanvas-track")
+    reader = tracked = bar = None
     t0 = time.perf_counter()
     try:
         try:
+            # Inside the try: a Ctrl-C or SIGTERM from here on closes or removes the temporary file.
+            reader = VideoReader(src, info=info)
+            bar = tqdm(total=info.frames or None, unit="frame", desc=src.name, file=sys.stderr,
+                       disable=not progress, dynamic_ncols=True, leave=False)
+            # Two stages on two cores: frame t+1 is tracked in a thread while the op edits frame t.
+            tracked = ThreadedMap(reader, lambda fr: (fr, processor.track(fr.bgr, fr.time)), "facecanvas-track")
             for frame, chosen in tracked:
                 out, faces = processor.apply(frame.bgr, chosen)
                 if on_frame is not None:
@@ -162,13 +168,13 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
                 report.frames += 1
                 bar.update(1)
         finally:
-            tracked.close()
-            reader.close()
-            bar.close()
+            for stage in (tracked, reader, bar):
+                if stage is not None:
+                    stage.close()
         writer.finish()
     except KeyboardInterrupt:
         partial = writer.finish_partial()
-        raise VideoInterrupted(report.frames, info.frames, partial) from None
+        raise VideoInterrupted(report.frames, info.frames, partial, dst) from None
     except BaseException:
         writer.abort()
         raise
