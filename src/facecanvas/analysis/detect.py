@@ -37,7 +37,13 @@ def _resize_for_detection(bgr: np.ndarray, max_side: int) -> tuple[np.ndarray, f
     h, w = bgr.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
-        bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        # At least 1 px a side: a 1x100000 strip would otherwise round to 0 px (cv2.resize fails).
+        bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    # YuNet returns nonsense (score 1.0, coordinates of 1e28) for inputs under 64 px on a side: pad such
+    # strips at the bottom/right with black, which moves no coordinate. Real faces are not that small.
+    h, w = bgr.shape[:2]
+    if min(h, w) < 64:
+        bgr = cv2.copyMakeBorder(bgr, 0, max(0, 64 - h), 0, max(0, 64 - w), cv2.BORDER_CONSTANT, value=0)
     return bgr, scale
 
 
