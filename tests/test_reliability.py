@@ -456,3 +456,21 @@ def test_cause18_sigterm_during_video_keeps_a_playable_partial(tmp_path, small_c
     assert "Traceback" not in err and "out.partial.mp4" in err
     assert _playable_frames(tmp_path / "out.partial.mp4") >= 2
     assert not out.exists() and _hidden(tmp_path) == []
+
+
+# ---------------------------------------------------------------- 5: degenerate strips
+
+
+@pytest.mark.parametrize("shape", [(1, 100000), (100000, 1), (2, 50000), (1, 1), (40, 1600)])
+def test_cause5_strips_find_no_face_instead_of_failing(shape):
+    from facecanvas.analysis.detect import _resize_for_detection, create_detector
+
+    img = np.zeros((*shape, 3), np.uint8)
+    small, scale = _resize_for_detection(img, 1600)
+    assert min(small.shape[:2]) >= 1 and scale <= 1.0
+    for kind in ("yunet", "mediapipe"):
+        try:
+            detector = create_detector(kind, 1600)
+        except Exception as e:  # noqa: BLE001 - a detector that is not installed here
+            pytest.skip(f"{kind}: {e}")
+        assert detector.detect(img) == []  # not 0 px (cv2 error), not YuNet's score-1.0 nonsense
