@@ -474,3 +474,21 @@ def test_cause5_strips_find_no_face_instead_of_failing(shape):
         except Exception as e:  # noqa: BLE001 - a detector that is not installed here
             pytest.skip(f"{kind}: {e}")
         assert detector.detect(img) == []  # not 0 px (cv2 error), not YuNet's score-1.0 nonsense
+
+
+# ---------------------------------------------------------------- 13: deeply nested effect files
+
+
+@pytest.mark.parametrize("text", [
+    "a = " + "[" * 5000 + "]" * 5000,
+    "name = " + "{b = " * 3000 + "1" + "}" * 3000,
+    "[params]\nk = " + "[" * 50000 + "]" * 50000,
+])
+def test_cause13_deeply_nested_effect_file_is_bad_input(tmp_path, text):
+    from facecanvas.effects.spec import load_effect
+
+    p = tmp_path / "deep.toml"
+    p.write_text(text)
+    with pytest.raises(InputError) as e:
+        load_effect(p)
+    assert "deep.toml" in str(e.value) and "nested too deeply" in str(e.value)

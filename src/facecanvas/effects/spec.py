@@ -166,9 +166,11 @@ def load_effect(name_or_path: str | Path) -> EffectSpec:
         raise InputError(f"{path}: cannot read effect file ({e})") from e
     try:
         data = tomllib.loads(text)
+        spec = parse_effect(data, origin=str(path), base_dir=path.parent, default_name=path.stem)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: not valid TOML ({e})") from e
-    spec = parse_effect(data, origin=str(path), base_dir=path.parent, default_name=path.stem)
+    except RecursionError:  # tomllib (and any repr of the value) recurse once per nesting level
+        raise InputError(f"{path}: not a usable effect file: arrays or tables are nested too deeply") from None
     return EffectSpec(**{**spec.__dict__, "text": text})
 
 
