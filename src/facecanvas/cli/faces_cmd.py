@@ -20,6 +20,11 @@ estimate the head pose. Prints one line per face, largest first:
 
   face 0: box 178,63 268x114  score 0.93  landmarks 478  yaw -1.2 pitch -9.9 roll 3.5
 
+--embed adds each face's identity embedding (SFace, 128 numbers, unit length, on ArcFace's 112x112
+alignment): a line "embedding sface 128: 0.012 -0.046 ..." under the face, or a list under "embedding"
+in --json. The cosine similarity (dot product) of two faces' embeddings is what `facecanvas verify`
+compares (same person at 0.363 and above).
+
 yaw > 0: the face turns to the image's right; pitch > 0: chin up; roll > 0: tilted clockwise.
 Faces that are detected but get no landmarks (tiny, cut off by the border, turned away) are
 listed as skipped and left untouched by every operation.
@@ -27,6 +32,7 @@ listed as skipped and left untouched by every operation.
 examples:
   facecanvas faces group.jpg
   facecanvas faces group.jpg --overlay faces.png --json
+  facecanvas faces me.jpg --embed --json
 """
 
 
@@ -36,6 +42,8 @@ def add_parser(sub) -> None:
     p.add_argument("photo", help="image file")
     p.add_argument("--overlay", metavar="PNG", help="write the photo with boxes, landmarks and face numbers")
     p.add_argument("--json", action="store_true", help="print JSON (with all landmarks) instead of text")
+    p.add_argument("--embed", action="store_true",
+                   help="also print each face's 128-number identity embedding (SFace; see facecanvas verify)")
     add_overwrite(p)
     add_analysis_options(p)
     p.set_defaults(run=run)
@@ -57,10 +65,19 @@ def draw_overlay(bgr: np.ndarray, analysis: Analysis) -> np.ndarray:
     return out
 
 
+def embeddings(bgr: np.ndarray, analysis: Analysis) -> list[list[float]]:
+    """Each face's unit embedding (the default embedder, SFace), rounded for printing."""
+    from ..analysis.identity import default_embedder
+
+    embedder = default_embedder()
+    return [np.round(embedder.embed(bgr, f).astype(np.float64), 5).tolist() for f in analysis.faces]
+
+
 def run(args: argparse.Namespace) -> int:
     img = load_image(args.photo)
     with make_analyzer(args) as analyzer:
         analysis = analyzer.analyze(img.bgr)
+    embeds = embeddings(img.bgr, analysis) if args.embed and analysis.faces else None
     if args.overlay:
         save_image(args.overlay, draw_overlay(img.bgr, analysis), overwrite=args.overwrite,
                    protected=[img.path] if img.path else ())
@@ -69,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
             "file": str(args.photo), "width": img.bgr.shape[1], "height": img.bgr.shape[0],
             "faces": [{"box": [round(float(v), 1) for v in f.box], "score": round(f.score, 3),
                        "yaw": round(f.pose.yaw, 1), "pitch": round(f.pose.pitch, 1), "roll": round(f.pose.roll, 1),
-                       "landmarks": np.round(f.landmarks, 1).tolist()} for f in analysis.faces],
+                       "landmarks": np.round(f.landmarks, 1).tolist(),
+                       **({"embedding": embeds[i]} if embeds else {})} for i, f in enumerate(analysis.faces)],
             "skipped": [{"box": [round(float(v), 1) for v in d.box], "score": round(d.score, 3)}
                         for d in analysis.skipped]}))
     else:
@@ -79,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             x0, y0, x1, y1 = f.box
             print(f"face {i}: box {x0:.0f},{y0:.0f} {x1 - x0:.0f}x{y1 - y0:.0f}  score {f.score:.2f}  "
                   f"landmarks {len(f.landmarks)}  yaw {f.pose.yaw:.1f} pitch {f.pose.pitch:.1f} roll {f.pose.roll:.1f}")
+            if embeds:
+                print(f"  embedding sface {len(embeds[i])}: " + " ".join(f"{v:.3f}" for v in embeds[i]))
         for d in analysis.skipped:
             x0, y0, x1, y1 = d.box
             print(f"skipped: box {x0:.0f},{y0:.0f} {x1 - x0:.0f}x{y1 - y0:.0f}  score {d.score:.2f}")

@@ -80,7 +80,7 @@ def _printable_streams() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import demo_cmd, effect_cmd, erase_cmd, eval_cmd, export_cmd, faces_cmd, gallery_cmd, inpaint_cmd, live_cmd, prepare_cmd, train_cmd
+    from . import demo_cmd, effect_cmd, erase_cmd, eval_cmd, export_cmd, faces_cmd, gallery_cmd, inpaint_cmd, live_cmd, prepare_cmd, train_cmd, verify_cmd
 
     p = argparse.ArgumentParser(
         prog="facecanvas", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "apply AR effects, and train the neural eraser.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
-    for mod in (erase_cmd, inpaint_cmd, faces_cmd, demo_cmd, eval_cmd, prepare_cmd, train_cmd, export_cmd, live_cmd, effect_cmd, gallery_cmd):
+    for mod in (erase_cmd, inpaint_cmd, faces_cmd, demo_cmd, eval_cmd, prepare_cmd, train_cmd, export_cmd, live_cmd, effect_cmd, gallery_cmd, verify_cmd):
         mod.add_parser(sub)
     return p
 
