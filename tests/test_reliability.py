@@ -492,3 +492,35 @@ def test_cause13_deeply_nested_effect_file_is_bad_input(tmp_path, text):
     with pytest.raises(InputError) as e:
         load_effect(p)
     assert "deep.toml" in str(e.value) and "nested too deeply" in str(e.value)
+
+
+# ---------------------------------------------------------------- 20: DNS rebinding on the live page
+
+
+def test_cause20_live_page_refuses_foreign_host_header():
+    import http.client
+
+    from facecanvas.media.live_server import LiveServer, host_allowed
+
+    with LiveServer(port=0) as server:
+        server.publish(noise(16, 16))
+
+        def get(host: str | None, path: str = "/frame.jpg") -> int:
+            c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            c.putrequest("GET", path, skip_host=True)
+            if host is not None:
+                c.putheader("Host", host)
+            c.endheaders()
+            r = c.getresponse()
+            r.read()
+            c.close()
+            return r.status
+
+        port = server.port
+        assert get(f"evil.example:{port}") == 403
+        assert get(f"evil.example:{port}", "/stats.json") == 403
+        assert get(f"evil.example:{port}", "/stream.mjpg") == 403
+        assert get(f"127.0.0.1:{port}") == 200
+        assert get(f"localhost:{port}") == 200
+    assert host_allowed("[::1]:8765", "127.0.0.1") and host_allowed(None, "127.0.0.1")
+    assert not host_allowed("127.0.0.1.evil.example", "127.0.0.1") and not host_allowed("", "127.0.0.1")

@@ -7,6 +7,7 @@ Binds to 127.0.0.1 only: nothing leaves the machine. Any browser opens ``http://
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,35 @@ setTimeout(tick,500)}tick();
 """
 
 
+def _host_name(header: str) -> str:
+    """``Host:`` header -> the host alone, lower case: ``[::1]:8765`` -> ``::1``, ``a.b:80`` -> ``a.b``."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1:h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def host_allowed(header: str | None, bound_host: str) -> bool:
+    """Only requests addressed to this machine by IP or as ``localhost`` (or the bound name itself).
+
+    A DNS-rebinding page reaches 127.0.0.1 under its own domain name; its requests carry that name in
+    ``Host:``, so they are refused and the page cannot read the camera. Clients without a Host header
+    (HTTP/1.0 tools) cannot be a browser page and are let through.
+    """
+    if header is None:
+        return True
+    name = _host_name(header).rstrip(".")
+    if not name:
+        return False
+    if name in ("localhost", bound_host.lower()) or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
 class LiveServer:
     """``publish(bgr, stats)`` makes a frame the newest one every connected browser gets."""
 
@@ -49,6 +79,9 @@ class LiveServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if not host_allowed(self.headers.get("Host"), server.host):
+                    self._send(403, "text/plain", b"forbidden: open the page as http://127.0.0.1:PORT/")
+                    return
                 path = self.path.split("?")[0]
                 if path in ("/", "/index.html"):
                     self._send(200, "text/html; charset=utf-8", _PAGE.encode())
