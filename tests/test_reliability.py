@@ -524,3 +524,82 @@ def test_cause20_live_page_refuses_foreign_host_header():
         assert get(f"localhost:{port}") == 200
     assert host_allowed("[::1]:8765", "127.0.0.1") and host_allowed(None, "127.0.0.1")
     assert not host_allowed("127.0.0.1.evil.example", "127.0.0.1") and not host_allowed("", "127.0.0.1")
+
+
+# ---------------------------------------------------------------- the command line, end to end
+
+
+@pytest.fixture(scope="module")
+def face_png(tmp_path_factory, astronaut_bgr):
+    p = tmp_path_factory.mktemp("face") / "face.png"
+    cv2.imwrite(str(p), astronaut_bgr)
+    return p
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err, err
+    assert lines, "no message"
+    return lines[-1]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux file names are bytes")
+def test_cause8_non_utf8_name_is_written_and_printed(tmp_path, face_png):
+    src = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.png")
+    dst = os.fsdecode(bytes(tmp_path) + b"/out\xe9.png")
+    Path(src).write_bytes(face_png.read_bytes())
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8")
+    r = subprocess.run([sys.executable, "-m", "facecanvas.cli.main", "erase", os.fsencode(src), "-o",
+                        os.fsencode(dst)], capture_output=True, env=env, timeout=300)
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 0, err
+    assert "UnicodeEncodeError" not in err and Path(dst).exists()
+
+
+def test_cause8_newline_in_name_keeps_the_error_on_one_line(tmp_path):
+    bad = tmp_path / "two\nlines.png"
+    bad.write_bytes(b"not an image at all")
+    r = run_cli("inpaint", bad, "--mask", bad, "-o", tmp_path / "o.png")
+    assert r.returncode == 2, r.stderr
+    line = _one_error_line(r.stderr)
+    assert "two\\nlines.png" in line and len([x for x in r.stderr.splitlines() if x.strip()]) == 1
+
+
+@posix_only
+def test_cause4_fifo_through_the_cli_exits_2_at_once(tmp_path):
+    fifo = tmp_path / "f.jpg"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    r = run_cli("erase", fifo, "-o", tmp_path / "o.jpg")
+    assert r.returncode == 2 and "f.jpg" in _one_error_line(r.stderr) and time.monotonic() - t0 < 120
+
+
+def test_cause9_cli_unwritable_extension_exit_4_and_no_folder(tmp_path, face_png):
+    r = run_cli("erase", face_png, "-o", tmp_path / "out.xyz")
+    assert r.returncode == 4, r.stderr
+    assert "out.xyz" in _one_error_line(r.stderr)
+    assert not (tmp_path / "out.xyz").exists()
+
+
+_AFTER_IMPORT = ("import sys, facecanvas.cli.main as m; sys.argv[0] = 'facecanvas'; print('imported', flush=True); "
+                 "sys.exit(m.main())")
+
+
+@posix_only
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_cause17_signal_during_start_up_is_one_line(tmp_path, face_png, sig, code):
+    """From the moment main() runs, every signal is a one-line exit 130/143: the command imports
+    (cv2, MediaPipe, every command module: about half a second) are covered."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    for delay in (0.02, 0.1, 0.2, 0.35):
+        p = subprocess.Popen([sys.executable, "-c", _AFTER_IMPORT, "erase", str(face_png), "-o",
+                              str(tmp_path / "o.png"), "--overwrite"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "imported"
+        time.sleep(delay)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=120)
+        if p.returncode == 0:
+            continue  # it finished first
+        assert p.returncode == code, (delay, err)
+        assert "Traceback" not in err and len([x for x in err.splitlines() if x.strip()]) == 1, (delay, err)
