@@ -37,7 +37,8 @@ from facecanvas.analysis.detect import create_detector  # noqa: E402
 from facecanvas.analysis.track import FaceTracker, TrackerConfig  # noqa: E402
 from facecanvas.eval.temporal import TemporalMeter  # noqa: E402
 from facecanvas.media.video_io import probe  # noqa: E402
-from facecanvas.video import FrameProcessor, identity_op, process_video, run_live  # noqa: E402
+from facecanvas.ops import OpSpec, build  # noqa: E402
+from facecanvas.video import FrameProcessor, process_video, run_live  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "videos"
 CLIPS = {
@@ -48,16 +49,17 @@ OUT = REPO / "out" / "bench_video"
 DEFACE = REPO / ".venv-deface" / "bin" / "deface"
 
 
-def make_op(name: str):
+def op_spec(name: str) -> OpSpec:
+    """What `facecanvas erase CLIP` / `facecanvas effect NAME CLIP` run."""
     if name == "identity":
-        return identity_op
-    from facecanvas.eraser import VIDEO_CROP, erase_op
-
+        return OpSpec("passthrough")
     if name.startswith("erase"):
-        return erase_op()  # what `facecanvas erase CLIP` runs
-    from facecanvas.effects import make_effect_op
+        return OpSpec("erase")
+    return OpSpec("effect", {"effect": name})
 
-    return make_effect_op(name, size=VIDEO_CROP)  # what `facecanvas effect NAME CLIP` runs
+
+def make_op(name: str):
+    return build(op_spec(name), video=True)
 
 
 def cpu_seconds(who=resource.RUSAGE_SELF) -> float:
@@ -116,15 +118,14 @@ def run_live_bench(clip: Path, op_name: str, seconds: float) -> dict:
 
 
 def one_run(op: str, clip: str, dst: str) -> int:
-    """A whole process, start-up included, running the shared CLI helper with an effect op."""
+    """A whole process, start-up included, running the library's video batch with an op (as the CLI does)."""
+    from facecanvas.batch import run_videos, summarize
     from facecanvas.cli.main import _quiet_native_logs
-    from facecanvas.cli.video_common import run_video
+    from facecanvas.pipeline import TrackingOptions
 
     _quiet_native_logs()
-    ns = argparse.Namespace(codec=None, crf=20, preset="veryfast", no_audio=False, no_progress=True, largest=False,
-                            match=None, match_threshold=0.363, detect_every=10, detector="auto", detect_size=1600,
-                            max_faces=None, overwrite=True)
-    return run_video(ns, make_op(op), [clip], dst)
+    results = run_videos([(Path(clip), Path(dst))], make_op(op), TrackingOptions(), overwrite=True, progress=False)
+    return summarize(results)
 
 
 def main() -> int:

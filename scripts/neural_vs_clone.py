@@ -19,13 +19,13 @@ def main() -> int:
     from skimage.data import astronaut
 
     from facecanvas import FaceAnalyzer, erase
-    from facecanvas.inpaint.neural import NeuralEraser
+    from facecanvas.inpaint import get_fill
 
     img = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
     with FaceAnalyzer() as analyzer:
         faces = analyzer.detect(img)
     panels = [("original", img), ("clone (default)", erase(img, faces=faces).image),
-              ("neural (compact model)", erase(img, faces=faces, method="neural", model=NeuralEraser()).image)]
+              ("neural (compact model)", erase(img, faces=faces, method=get_fill("neural")).image)]
     tiles = []
     for name, picture in panels:
         tile = cv2.resize(picture[40:280, 130:330], None, fx=1.5, fy=1.5, interpolation=cv2.INTER_AREA)

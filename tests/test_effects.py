@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from facecanvas import apply_effect
-from facecanvas.effects import make_effect_op
+from facecanvas.ops.effect import EffectOperation, EffectOptions
 from facecanvas.effects.measure import find_eyes, find_part, inner_spread, mesh_scale, nose_position, seam_score
 
 from conftest import run_cli, shared_path
@@ -248,7 +248,7 @@ def test_transplant_uses_the_donors_parts(analyzer, astronaut_bgr, astronaut_fac
 
 
 def test_effect_op_is_a_per_frame_operation(analyzer, astronaut_bgr, astronaut_face):
-    op = make_effect_op("toonized", analyzer=analyzer, size=256)
+    op = EffectOperation(EffectOptions(effect="toonized", crop_size=256), analyzer=analyzer)
     before = astronaut_bgr.copy()
     out = op(astronaut_bgr, [astronaut_face])
     assert out.shape == before.shape and out.dtype == np.uint8

@@ -145,10 +145,10 @@ def test_max_size_caps_the_working_crop_and_still_erases(astronaut_bgr, analyzer
 
 def test_erase_face_without_paste_leaves_the_image_and_hands_back_the_composite(astronaut_bgr, astronaut_face):
     from facecanvas.blend import paste_back
-    from facecanvas.eraser import erase_face
+    from facecanvas.eraser import blank_face, erase_face
 
     image = astronaut_bgr.copy()
-    done = erase_face(image, astronaut_face, paste=False)
+    done = blank_face(image, astronaut_face)
     assert np.array_equal(image, astronaut_bgr) and done.alpha is None
     assert done.crop_alpha.shape == done.hole.shape and done.crop_alpha.max() == pytest.approx(1.0)
     # Pasting what it handed back gives exactly what the pasting call writes.

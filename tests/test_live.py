@@ -18,7 +18,8 @@ from facecanvas.errors import InputError
 from facecanvas.media.camera import CameraSource, FileSource
 from facecanvas.media.live_server import LiveServer
 from facecanvas.media.synthetic import astronaut_clip
-from facecanvas.video import FrameProcessor, identity_op, run_live
+from facecanvas.ops.passthrough import PassthroughOperation
+from facecanvas.video import FrameProcessor, run_live
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_live_server_serves_page_stream_frame_and_stats():
 
 def test_run_live_reports_latency_and_serves_processed_frames(clip):
     frames_seen = []
-    processor = FrameProcessor(identity_op, FaceTracker(create_detector("auto", 960)))
+    processor = FrameProcessor(PassthroughOperation(), FaceTracker(create_detector("auto", 960)))
     with LiveServer(port=0) as server, FileSource(clip) as src:
         rep = run_live(src, processor, [server.publish, lambda f, s: frames_seen.append(s["faces"])],
                        show_tracks=True)

@@ -12,6 +12,7 @@ from facecanvas.errors import InputError
 from facecanvas.inpaint.neural import NeuralEraser, default_model_path, edge_map, neural_fill
 
 from conftest import REPO, run_cli
+from facecanvas.inpaint.fills import NeuralFill
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_fill_looks_like_skin(eraser, astronaut_bgr, astronaut_face):
 
     from facecanvas import erase
 
-    done = erase(astronaut_bgr, faces=[astronaut_face], method="neural", model=eraser).faces[0]
+    done = erase(astronaut_bgr, faces=[astronaut_face], method=NeuralFill(model=eraser)).faces[0]
     hole = done.hole
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~hole
     assert np.abs(done.blank[hole].mean(0) - done.crop[ring].mean(0)).max() < 20
@@ -113,7 +114,7 @@ def test_inference_never_imports_torch():
 def test_erase_method_neural_runs_in_the_erase_path(astronaut_bgr, astronaut_face, eraser):
     from facecanvas import erase
 
-    result = erase(astronaut_bgr, faces=[astronaut_face], method="neural", model=eraser)
+    result = erase(astronaut_bgr, faces=[astronaut_face], method=NeuralFill(model=eraser))
     changed = np.any(result.image != astronaut_bgr, axis=2)
     assert changed.any() and not changed[result.mask == 0].any()
     assert result.faces[0].transform.size == 256  # the scale the model was trained at

@@ -7,7 +7,8 @@ import dataclasses
 import cv2
 import numpy as np
 
-from facecanvas.eraser import erase, erase_face, erase_op
+from facecanvas.eraser import EraseSettings, erase, erase_face
+from facecanvas.ops import build
 from facecanvas.inpaint.plan_cache import PlanCache
 
 
@@ -34,20 +35,20 @@ def _two_frames(op, bgr, face, track_id, monkeypatch):
     """The op on the same frame twice, as one track; returns both outputs and how often the second
     frame planned a fill afresh."""
     from facecanvas.analysis.track import TrackedFace
-    import facecanvas.eraser as eraser_mod
+    import facecanvas.inpaint.fills as fills_mod
 
     fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face)}
     tracked = TrackedFace(**fields, track_id=track_id)  # as the tracker gives it
     first = op(bgr, [tracked])
     calls = []
-    real = eraser_mod.plan_clone
-    monkeypatch.setattr(eraser_mod, "plan_clone", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = fills_mod.plan_clone
+    monkeypatch.setattr(fills_mod, "plan_clone", lambda *a, **k: calls.append(1) or real(*a, **k))
     second = op(bgr, [tracked])
     return first, second, len(calls)
 
 
 def test_video_op_reuses_the_plan_and_changes_only_the_mask(astronaut_bgr, astronaut_face, monkeypatch):
-    first, second, planned = _two_frames(erase_op(), astronaut_bgr, astronaut_face, 3, monkeypatch)
+    first, second, planned = _two_frames(build("erase", video=True), astronaut_bgr, astronaut_face, 3, monkeypatch)
     assert planned == 0, "the second frame of the same track must reuse the first frame's plan"
     assert np.array_equal(first, second)  # same frame in, same frame out: the grain does not re-roll
     mask = erase(astronaut_bgr, faces=[astronaut_face], max_size=256).mask > 0
@@ -55,14 +56,12 @@ def test_video_op_reuses_the_plan_and_changes_only_the_mask(astronaut_bgr, astro
     assert changed.any() and not changed[~mask].any()
     # The one-off photo path plans afresh and matches the video op's first frame.
     photo = astronaut_bgr.copy()
-    erase_face(photo, astronaut_face, max_size=256)
+    erase_face(photo, astronaut_face, EraseSettings(max_size=256))
     assert np.abs(photo.astype(int) - first.astype(int)).mean() < 1.0
 
 
 def test_effect_op_reuses_the_plan_for_a_tracked_face(astronaut_bgr, astronaut_face, monkeypatch):
-    from facecanvas.effects import make_effect_op
-
-    op = make_effect_op("comic", size=256)
+    op = build("effect", {"effect": "comic", "crop_size": 256})
     first, second, planned = _two_frames(op, astronaut_bgr, astronaut_face, 5, monkeypatch)
     assert planned == 0, "an effect on the next frame of the same track must reuse the eraser's plan"
     assert np.array_equal(first, second)

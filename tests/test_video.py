@@ -24,7 +24,8 @@ from facecanvas.analysis.track import FaceTracker, TrackerConfig
 from facecanvas.eval.temporal import TemporalMeter
 from facecanvas.media.synthetic import astronaut_clip, moving_face_frames
 from facecanvas.media.video_io import probe
-from facecanvas.video import FrameProcessor, identity_op, process_video
+from facecanvas.ops.passthrough import PassthroughOperation
+from facecanvas.video import FrameProcessor, process_video
 
 
 def decode_all(path) -> list[np.ndarray]:
@@ -263,7 +264,7 @@ def test_match_reference_photo_selects_that_person_only(tmp_path, detector):
         ref_faces = t0.update(ref, 0)
     identity = TrackIdentity(FaceMatcher(ref, ref_faces))
     frame = np.hstack([big(a_imgs[1]), big(b_imgs[0])])
-    processor = FrameProcessor(identity_op, FaceTracker(detector), identity=identity)
+    processor = FrameProcessor(PassthroughOperation(), FaceTracker(detector), identity=identity)
     _, chosen = processor(frame, 0.0)
     processor.tracker.close()
     assert len(chosen) == 1 and chosen[0].box[0] < 344, "only the reference person (left) is selected"
@@ -288,7 +289,7 @@ def test_erase_real_clip(name, tmp_path):
 
 def test_dfdc_1080p_identity_keeps_everything(tmp_path, detector):
     src = shared_path("videos", "dfdc", "abofeumbvv.mp4")
-    processor = FrameProcessor(identity_op, FaceTracker(detector))
+    processor = FrameProcessor(PassthroughOperation(), FaceTracker(detector))
     rep = process_video(src, tmp_path / "o.mp4", processor, progress=False)
     processor.tracker.close()
     a, b = probe(src), probe(tmp_path / "o.mp4")

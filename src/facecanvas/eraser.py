@@ -12,9 +12,9 @@ from .analysis import Face, FaceAnalyzer
 from .analysis.align import CANONICAL_POINTS, AlignTransform, align_face
 from .analysis.landmark_groups import NOSE_TIP
 from .blend import paste_back
-from .inpaint import inpaint
-from .inpaint.methods import plan_clone, render_clone
-from .inpaint.plan_cache import PlanCache, track_key
+from .inpaint import FillMethod, PlannedFill, get_fill
+from .inpaint.fills import CloneFill
+from .inpaint.plan_cache import PlanCache
 from .masks import PARTS, face_region, feather, parse_parts, part_masks, union
 from .masks.parts import interocular
 from .masks.skin import skin_like
@@ -63,55 +63,66 @@ PLAN_SIZE = 128
 # (softer grain). Every video path (erase, effects, live, the benchmark) uses this one value.
 VIDEO_CROP = 256
 
-# The neural model was trained on blank faces in the canonical alignment at this side.
-NEURAL_SIZE = 256
+
+@dataclass(frozen=True)
+class EraseSettings:
+    """How a face is erased: which parts, by which fill, at which crop size."""
+
+    parts: tuple[str, ...] = PARTS
+    fill: FillMethod = field(default_factory=CloneFill)  # get_fill(name) for another method
+    size: int | None = None  # side of the crop pasted back (default: the face's native size, 192-max_size)
+    max_size: int = 512  # cap on the default size; 256 trades grain sharpness on big faces for speed
+    plan_size: int = PLAN_SIZE  # side at which masks and shading are worked out (planned fills only)
+
+    def __post_init__(self):
+        object.__setattr__(self, "parts", parse_parts(self.parts))
 
 
-def erase_face(image: np.ndarray, face: Face, parts=PARTS, method: str = "clone",
-               size: int | None = None, plan_size: int = PLAN_SIZE, max_size: int = 512,
-               model=None, plans: PlanCache | None = None, key: Hashable | None = None,
-               paste: bool = True) -> FaceErase:
-    """Erase ``parts`` of one face in ``image`` (HxWx3 uint8 BGR), in place.
+def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSettings(),
+               plans: PlanCache | None = None, key: Hashable | None = None) -> FaceErase:
+    """The blank face of one face of ``image`` (HxWx3 uint8 BGR) as a crop; ``image`` is not touched.
 
-    ``size``: side of the crop that is pasted back (default: the face's native size, 192-512 px;
-    always 256 for ``method="neural"``, the scale its model was trained at).
-    ``plan_size``: side at which masks and shading are worked out (clone method only).
-    ``max_size``: cap on the default ``size``; lower it (e.g. 256) to trade grain sharpness on big faces
-    for speed, as video may want. ``model``: a loaded ``NeuralEraser`` for ``method="neural"``.
+    The result's ``blank`` and ``crop_alpha`` are what ``erase_face`` pastes; effects paste their own
+    composite of them instead, so the face is resampled once. ``alpha`` is None (nothing was pasted).
     ``plans`` and ``key`` (video): reuse this face's clone plan from the previous frame (``PlanCache``).
-    ``paste=False``: leave ``image`` untouched (``alpha`` is then None); for callers that paste their own
-    composite of ``blank`` and ``crop_alpha`` (effects), so the face is not resampled twice.
     """
-    if method == "neural":
-        size = NEURAL_SIZE
-    out_size = size or work_size(face, max_size=max(192, max_size))
-    if method != "clone":
-        plan_size = out_size
-    plan_size = min(plan_size, out_size)
+    fill = settings.fill
+    # A method with a fixed working scale (the neural model's) decides the crop size itself.
+    out_size = fill.crop_size or settings.size or work_size(face, max_size=max(192, settings.max_size))
+    planned = isinstance(fill, PlannedFill)
+    plan_size = min(settings.plan_size, out_size) if planned else out_size
     points5 = face.five_points()
     plan_tf = align_face(points5, plan_size)
     # A plan crop below the pasted size only carries shading: linear is enough there.
     crop = plan_tf.warp(image, _interpolation(plan_tf, plan_size < out_size))
-    hole, masks, source, known, edge, feather_px = _plan_masks(crop, plan_tf.to_crop(face.landmarks), parts)
+    hole, masks, source, known, edge, feather_px = _plan_masks(crop, plan_tf.to_crop(face.landmarks), settings.parts)
     if plan_size == out_size:
         out_tf, out_crop = plan_tf, crop
-        filled = inpaint(crop, hole, method, source, known, edge, model=model)
+        filled = fill.fill(crop, hole, source, known, edge)
         alpha = feather(hole, feather_px)
     else:
         plan = None if plans is None or key is None else plans.reuse(key, hole)
         if plan is None:
-            planned = hole if plans is None or key is None else plans.grow(hole)
-            plan = plan_clone(crop, planned, source, known, edge=edge)
+            grown = hole if plans is None or key is None else plans.grow(hole)
+            plan = fill.plan(crop, grown, source, known, edge)
             if plans is not None and key is not None:
-                plans.store(key, plan, planned)
+                plans.store(key, plan, grown)
         out_tf = align_face(points5, out_size)
         out_crop = out_tf.warp(image, _interpolation(out_tf))
         alpha = cv2.resize(feather(hole, feather_px), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
         hole = alpha > 0
         masks = {name: _resize_mask(m, out_size) for name, m in masks.items()}
-        filled = render_clone(out_crop, hole, plan)
-    image_alpha = paste_back(image, filled, alpha, out_tf) if paste else None
-    return FaceErase(face, out_tf, masks, hole, image_alpha, out_crop, filled, alpha)
+        filled = fill.render(out_crop, hole, plan)
+    return FaceErase(face, out_tf, masks, hole, None, out_crop, filled, alpha)
+
+
+def erase_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSettings(),
+               plans: PlanCache | None = None, key: Hashable | None = None) -> FaceErase:
+    """Erase one face of ``image`` (HxWx3 uint8 BGR) **in place**: ``blank_face`` pasted back.
+    The result's ``alpha`` is the image-space alpha of the paste."""
+    done = blank_face(image, face, settings, plans, key)
+    done.alpha = paste_back(image, done.blank, done.crop_alpha, done.transform)
+    return done
 
 
 def _interpolation(transform: AlignTransform, shading_only: bool = False) -> int:
@@ -149,19 +160,17 @@ def _resize_mask(mask: np.ndarray, side: int) -> np.ndarray:
 
 
 def erase(image: np.ndarray, parts=PARTS, *, analyzer: FaceAnalyzer | None = None,
-          faces: list[Face] | None = None, method: str = "clone", max_size: int = 512,
-          model=None) -> EraseResult:
+          faces: list[Face] | None = None, method: str | FillMethod = "clone", max_size: int = 512) -> EraseResult:
     """Remove ``parts`` (brows, eyes, nose, mouth) from every face of an HxWx3 uint8 **BGR** image.
 
     Pass ``faces`` to reuse an earlier analysis, or an ``analyzer`` to reuse its loaded models.
     ``max_size`` caps the side of the per-face working crop (default 512: native resolution for faces up
     to about 350 px wide); 256 is about twice as fast on big faces, with softer grain.
-    ``method``: clone (default), telea, ns or neural (the shipped FaceEraser ONNX model, run at 256 px;
-    pass ``model=NeuralEraser()`` to load it once for many images).
+    ``method``: clone (default), telea, ns or neural (the shipped FaceEraser ONNX model, run at 256 px),
+    or a loaded ``FillMethod`` (``inpaint.get_fill("neural")`` loads the model once for many images).
     The input array is not modified. With no face found, the image comes back unchanged and
     ``faces`` is empty.
     """
-    parts = parse_parts(parts)
     if faces is None:
         own = analyzer is None
         analyzer = analyzer or FaceAnalyzer()
@@ -170,12 +179,9 @@ def erase(image: np.ndarray, parts=PARTS, *, analyzer: FaceAnalyzer | None = Non
         finally:
             if own:
                 analyzer.close()
-    if method == "neural" and model is None and faces:
-        from .inpaint.neural import NeuralEraser
-
-        model = NeuralEraser()
+    settings = EraseSettings(parse_parts(parts), get_fill(method) if faces else CloneFill(), max_size=max_size)
     out = image.copy()
-    done = [erase_face(out, f, parts, method, max_size=max_size, model=model) for f in faces]
+    done = [erase_face(out, f, settings) for f in faces]
     return EraseResult(out, replaced_mask(image.shape, done), done)
 
 
@@ -185,24 +191,3 @@ def replaced_mask(shape: tuple[int, ...], done: list[FaceErase]) -> np.ndarray:
     for d in done:  # OpenCV's compare/or: full-frame numpy passes cost milliseconds at 1080p
         cv2.bitwise_or(mask, cv2.compare(d.alpha, 0, cv2.CMP_GT), dst=mask)
     return mask
-
-
-def erase_op(parts=PARTS, method: str = "clone", model=None, max_size: int = VIDEO_CROP):
-    """``erase`` as a per-frame operation ``(bgr, faces) -> bgr`` for video and live streams."""
-    parts = parse_parts(parts)
-    if method == "neural" and model is None:
-        from .inpaint.neural import NeuralEraser
-
-        model = NeuralEraser()
-
-    plans = PlanCache()
-
-    def op(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
-        out = frame.copy()  # the mask erase() adds is not needed per frame
-        keys = [track_key(f) for f in faces]
-        for f, key in zip(faces, keys):
-            erase_face(out, f, parts, method, max_size=max_size, model=model, plans=plans, key=key)
-        plans.keep_only(keys)
-        return out
-
-    return op

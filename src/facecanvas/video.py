@@ -26,11 +26,6 @@ from .media.video_io import EncodeOptions, Frame, ThreadedMap, VideoInfo, VideoR
 FrameOp = Callable[[np.ndarray, list[Face]], np.ndarray]
 
 
-def identity_op(frame: np.ndarray, faces: list[Face]) -> np.ndarray:
-    """Changes nothing: to measure the pipeline's own cost, or to preview the tracking."""
-    return frame
-
-
 @dataclass
 class FrameTimings:
     track_s: float = 0.0

@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..analysis import FaceAnalyzer
-from ..errors import FacecanvasError, InputError, NoFaceError
-from ..analysis.detect import DETECTORS
+from ..pipeline import AnalysisOptions
+from .options import add_options, from_args
 
 
 def add_analysis_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("face analysis")
-    g.add_argument("--detector", choices=("auto",) + DETECTORS, default="auto",
-                   help="face detector: yunet finds small faces in group photos; auto = yunet if installed")
-    g.add_argument("--detect-size", type=int, default=1600, metavar="PX",
-                   help="longest side the detector works at (default %(default)s; lower is faster, misses tiny faces)")
-    g.add_argument("--max-faces", type=int, default=None, metavar="N",
-                   help="only the N largest faces (default: all)")
+    add_options(p.add_argument_group("face analysis"), AnalysisOptions)
 
 
-def make_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
-    return FaceAnalyzer(args.detector, max_side=args.detect_size, max_faces=args.max_faces)
+def analysis_options(args: argparse.Namespace) -> AnalysisOptions:
+    return from_args(AnalysisOptions, args)
 
 
 def add_overwrite(p: argparse.ArgumentParser) -> None:
@@ -37,16 +30,8 @@ def info(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def finish_batch(failures: dict[type, list[str]], written: int, total: int) -> int:
-    """Print a batch's summary and return its exit code: the most serious failure decides it
-    (bad input > output problem > no face)."""
-    if total > 1:
-        failed = sum(len(v) for v in failures.values())
-        info(f"done: {written} written, {failed} failed of {total}")
-    if not failures:
-        return 0
-    for kind in (InputError, FacecanvasError):
-        for cls in failures:
-            if issubclass(cls, kind) and cls is not NoFaceError:
-                return cls.exit_code
-    return NoFaceError.exit_code
+def make_analyzer(args: argparse.Namespace, video: bool = False):
+    """The analyzer of a photo command's flags (models loaded once for every input)."""
+    from ..pipeline import make_analyzer as build
+
+    return build(analysis_options(args), video)

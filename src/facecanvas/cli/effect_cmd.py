@@ -6,16 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from ..analysis import FaceAnalyzer
-from ..effects import Effect, EffectResult, builtin_names, list_effects, load_effect
+from ..effects import builtin_names, list_effects, load_effect
 from ..effects.spec import find_effect
-from ..eraser import VIDEO_CROP
-from ..errors import FacecanvasError, InputError, NoFaceError
-from ..media.image_io import load_image, save_result
-from .common import add_analysis_options, add_overwrite, finish_batch, make_analyzer, warn
-from .paths import expand_inputs, plan_outputs
+from ..errors import InputError
+from ..ops.effect import EffectOperation, EffectOptions
+from .common import add_analysis_options, add_overwrite, make_analyzer
+from .options import add_options, from_args
+from .photo_common import run_photos_cmd
 from .video_common import add_video_options, is_video_input, run_video
 
 HELP = "apply an AR effect (comic, mono-eye, small-face, ...) to every face"
@@ -58,13 +55,9 @@ def add_parser(sub) -> None:
                    help="image files, folders or glob patterns; or video files (audio kept)")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (one input) or folder (several inputs; names are kept)")
-    p.add_argument("--strength", type=float, default=1.0, metavar="S",
-                   help="0 = unchanged, 1 = the effect as written (default), up to 2 to exaggerate")
+    add_options(p, EffectOptions)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="params",
                    help="set one of the effect's parameters (see `facecanvas effects --show NAME`); repeatable")
-    p.add_argument("--donor", metavar="PHOTO", help="photo whose face gives the parts for a transplant")
-    p.add_argument("--crop-size", type=int, default=None, metavar="PX",
-                   help="aligned face crop side (default: near the face's own resolution; 256 is faster)")
     add_overwrite(p)
     add_analysis_options(p)
     add_video_options(p)
@@ -86,52 +79,15 @@ def parse_params(items: list[str]) -> dict[str, str]:
     return params
 
 
-def prepare(args: argparse.Namespace, analyzer: FaceAnalyzer) -> Effect:
-    """The effect as a per-frame operation, set up once for every input (and, later, every frame)."""
-    if not 0.0 <= args.strength <= 2.0:
-        raise InputError(f"--strength {args.strength:g}: must be between 0 and 2")
-    if args.crop_size is not None and not 64 <= args.crop_size <= 1024:
-        raise InputError(f"--crop-size {args.crop_size}: must be between 64 and 1024")
-    return Effect(args.name, strength=args.strength, donor=args.donor, analyzer=analyzer,
-                  size=args.crop_size, **parse_params(args.params))
-
-
-def process_image(bgr, effect: Effect, analyzer: FaceAnalyzer) -> EffectResult:
-    """One picture: find the faces, apply the effect. A video frame would go through the same call."""
-    return effect.apply(bgr, analyzer.detect(bgr))
-
-
 def run(args: argparse.Namespace) -> int:
-    if is_video_input(args.inputs):
-        if args.crop_size is None:
-            args.crop_size = VIDEO_CROP  # video favours speed, as for erase
-        with make_analyzer(args) as analyzer:
-            effect = prepare(args, analyzer)
-            return run_video(args, lambda frame, faces: effect.apply(frame, faces).image)
-    inputs = expand_inputs(args.inputs)
-    outputs = plan_outputs(inputs, args.output)
-    failures: dict[type, list[str]] = {}
-    written = 0
+    options = from_args(EffectOptions, args, effect=args.name, params=parse_params(args.params))
+    video = is_video_input(args.inputs)
     with make_analyzer(args) as analyzer:
-        effect = prepare(args, analyzer)  # a bad effect file or donor fails here, before any output
-        bar = tqdm(list(zip(inputs, outputs)), unit="photo", disable=len(inputs) < 2, file=sys.stderr)
-        for src, dst in bar:
-            try:
-                img = load_image(src)
-                result = process_image(img.bgr, effect, analyzer)
-                if not result.faces and not result.skipped:
-                    raise NoFaceError(f"{src}: no face found")
-                for w in result.warnings:
-                    warn(f"{src}: {w}")
-                save_result(dst, result.image, img, overwrite=args.overwrite, protected=inputs)
-                written += 1
-                n, k = len(result.faces), len(result.skipped)
-                note = f"{n} face{'s' * (n != 1)}" + (f", {k} left unchanged" if k else "")
-                bar.write(f"{src} -> {dst} ({effect.name}: {note})", file=sys.stderr)
-            except FacecanvasError as e:
-                failures.setdefault(type(e), []).append(str(e))
-                bar.write(f"facecanvas: error: {e}", file=sys.stderr)
-    return finish_batch(failures, written, len(inputs))
+        # Set up once, before any output: a bad effect file or donor fails here.
+        op = EffectOperation(options, video=video, analyzer=analyzer)
+        if video:
+            return run_video(args, op)
+        return run_photos_cmd(args, op, analyzer=analyzer)
 
 
 def run_list(args: argparse.Namespace) -> int:

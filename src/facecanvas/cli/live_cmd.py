@@ -6,11 +6,14 @@ import argparse
 import sys
 
 from ..errors import InputError
-from ..inpaint import METHODS
-from ..masks import PARTS, parse_parts
-from ..video import FrameOp, identity_op, run_live
+from ..ops.base import Operation
+from ..ops.erase import EraseOperation, EraseOptions
+from ..ops.passthrough import PassthroughOperation
+from ..pipeline import LiveOptions, make_processor
+from ..video import run_live
 from .common import add_analysis_options, info
-from .video_common import add_selection_options, make_processor
+from .options import add_options, from_args
+from .video_common import add_selection_options, tracking_options
 
 HELP = "process a camera live and show it in the browser (or send it to a virtual camera)"
 DESCRIPTION = """\
@@ -42,64 +45,50 @@ def add_parser(sub) -> None:
     op.add_argument("--effect", metavar="NAME", help="apply this AR effect to every face")
     op.add_argument("--erase", action="store_true", help="erase facial parts to a blank face (the default)")
     op.add_argument("--passthrough", action="store_true", help="no edit (preview the tracking with --show-tracks)")
-    p.add_argument("--parts", default="all", metavar="LIST",
-                   help=f"with --erase: parts to erase, {','.join(PARTS)} (default: all)")
-    p.add_argument("--method", choices=METHODS, default="clone", help="with --erase: fill method (default clone)")
-    p.add_argument("--port", type=int, default=8765,
-                   help="web page port on 127.0.0.1 (default %(default)s; 0 = any free)")
+    add_options(p.add_argument_group("with --erase"), EraseOptions,
+                help={i.name: "with --erase: " + i.help for i in EraseOptions.schema()})
+    add_options(p, LiveOptions, skip=("duration", "width", "height"))
     p.add_argument("--no-server", action="store_true", help="no web page (e.g. with --virtual-cam only)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--virtual-cam", action="store_true",
                    help="also send the stream to a virtual camera (needs pyvirtualcam and a driver)")
     p.add_argument("--show-tracks", action="store_true", help="draw face boxes and track IDs")
-    p.add_argument("--duration", type=float, default=None, metavar="SEC", help="stop after SEC seconds")
+    add_options(p, LiveOptions, skip=("port",))
     p.add_argument("--loop", action="store_true", help="with --source: start again at the end")
-    p.add_argument("--width", type=int, default=None, help="requested camera width")
-    p.add_argument("--height", type=int, default=None, help="requested camera height")
     add_analysis_options(p)
     add_selection_options(p)
     p.set_defaults(run=run)
 
 
-def make_op(args: argparse.Namespace) -> tuple[FrameOp, str]:
+def make_op(args: argparse.Namespace) -> tuple[Operation, str]:
     if args.passthrough:
-        return identity_op, "passthrough"
+        return PassthroughOperation(), "passthrough"
     if args.effect:
-        try:
-            from ..effects import make_effect_op
-        except ImportError as e:
-            raise InputError(f"--effect: effects are not available in this installation ({e})") from e
-        from ..eraser import VIDEO_CROP
+        from ..ops.effect import EffectOperation, EffectOptions
 
-        return make_effect_op(args.effect, size=VIDEO_CROP), f"effect {args.effect}"
-    from ..eraser import erase_op
-    from .erase_cmd import load_model
-
-    try:
-        parts = parse_parts(args.parts)
-    except ValueError as e:
-        raise InputError(f"--parts: {e}") from None
-    return erase_op(parts, args.method, load_model(args.method)), "erase"
+        return EffectOperation(EffectOptions(effect=args.effect), video=True), f"effect {args.effect}"
+    return EraseOperation(from_args(EraseOptions, args), video=True), "erase"
 
 
-def open_source(args: argparse.Namespace):
+def open_source(args: argparse.Namespace, live: LiveOptions):
     from ..media.camera import CameraSource, FileSource
 
     if args.source:
         return FileSource(args.source, loop=args.loop)
-    return CameraSource(0 if args.camera is None else args.camera, args.width, args.height)
+    return CameraSource(0 if args.camera is None else args.camera, live.width, live.height)
 
 
 def run(args: argparse.Namespace) -> int:
+    live, tracking = from_args(LiveOptions, args), tracking_options(args)  # checked before anything opens
     op, name = make_op(args)
-    source = open_source(args)
-    processor = make_processor(args, op, live=True)
+    source = open_source(args, live)
+    processor = make_processor(op, tracking, live=True)
     sinks, closers = [], []
     try:
         if not args.no_server:
             from ..media.live_server import LiveServer
 
-            server = LiveServer(args.port).start()
+            server = LiveServer(live.port).start()
             closers.append(server.close)
             sinks.append(server.publish)
             info(f"live: {source.name} ({source.size[0]}x{source.size[1]}, {source.fps:.0f} fps), {name}; "
@@ -121,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         status = (lambda r: print(f"\r{r.frames} frames, {r.fps:.1f} fps, latency median {r.latency(50):.0f} ms, "
                                   f"dropped {r.dropped}   ", end="", file=sys.stderr, flush=True)) if tty else None
         with source:
-            report = run_live(source, processor, sinks, duration=args.duration, show_tracks=args.show_tracks,
+            report = run_live(source, processor, sinks, duration=live.duration, show_tracks=args.show_tracks,
                               operation=name, status=status)
         if tty:
             print(file=sys.stderr)

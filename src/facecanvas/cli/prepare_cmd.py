@@ -48,7 +48,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..eval.dataset import contact_sheet, prepare_dataset
+    from ..eval.dataset import prepare_dataset
+    from ..train.data import contact_sheet
 
     for d in args.data:
         if not Path(d).is_dir():

@@ -5,9 +5,9 @@ user pictures (stickers) anchored to the landmarks.
 Effects are data: small TOML files (see ``spec``); the built-ins live in ``effects/builtin``.
 """
 
-from .apply import Effect, EffectResult, SkippedFace, apply_effect, make_effect_op
+from .apply import Effect, EffectResult, SkippedFace, apply_effect
 from .compose import FaceEffect
 from .spec import EffectSpec, builtin_names, list_effects, load_effect, parse_effect
 
 __all__ = ["Effect", "EffectResult", "EffectSpec", "FaceEffect", "SkippedFace", "apply_effect",
-           "builtin_names", "list_effects", "load_effect", "make_effect_op", "parse_effect"]
+           "builtin_names", "list_effects", "load_effect", "parse_effect"]

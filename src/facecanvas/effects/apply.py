@@ -1,11 +1,11 @@
-"""``apply_effect`` for photos and ``make_effect_op`` for the per-frame contract of video:
-an operation is a callable ``(bgr_image, faces: list[Face]) -> bgr_image``."""
+"""``apply_effect`` for one photo and ``Effect``, an effect set up once for many images or frames
+(``ops/effect`` wraps it as the ``effect`` operation)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -132,6 +132,10 @@ class Effect:
     def __call__(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         return self.apply(image, faces).image
 
+    def reset(self) -> None:
+        """Forget the tracked faces' eraser plans (a new video or scene)."""
+        self._plans = PlanCache()
+
 
 def apply_effect(image: np.ndarray, name_or_spec: str | Path | EffectSpec | dict, *,
                  faces: list[Face] | None = None, analyzer: FaceAnalyzer | None = None,
@@ -152,11 +156,3 @@ def apply_effect(image: np.ndarray, name_or_spec: str | Path | EffectSpec | dict
     if faces is not None:
         return make(analyzer).apply(image, faces)
     return _with_analyzer(analyzer, lambda a: make(a).apply(image, a.detect(image)))
-
-
-def make_effect_op(name_or_spec: str | Path | EffectSpec | dict, *, strength: float = 1.0,
-                   donor: str | Path | np.ndarray | None = None, analyzer: FaceAnalyzer | None = None,
-                   size: int | None = None, **params: Any) -> Callable[[np.ndarray, list[Face]], np.ndarray]:
-    """The effect as a per-frame operation ``(bgr, faces) -> bgr``, set up once (file read, parameters
-    checked, stickers loaded, donor face found) and then cheap to call on every frame."""
-    return Effect(name_or_spec, strength=strength, donor=donor, analyzer=analyzer, size=size, **params)

@@ -17,7 +17,7 @@ from ..analysis import Face
 from ..analysis.align import AlignTransform, align_face
 from ..blend import paste_back
 from ..blend.poisson import membrane, poisson_blend
-from ..eraser import FaceErase, erase_face, work_size
+from ..eraser import EraseSettings, FaceErase, blank_face, work_size
 from ..inpaint.plan_cache import PlanCache, track_key
 from ..masks import face_region, feather
 from ..masks.parts import interocular
@@ -241,7 +241,7 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     erased = None
     if erase_parts:
         # Not pasted here: the composite below goes in with one paste, so the face is resampled once.
-        erased = erase_face(image, face, erase_parts, size=s, plans=plans, key=track_key(face), paste=False)
+        erased = blank_face(image, face, EraseSettings(erase_parts, size=s), plans, track_key(face))
         transform, crop, blank, hole = erased.transform, erased.crop, erased.blank, erased.hole
     else:
         transform = align_face(face.five_points(), s)

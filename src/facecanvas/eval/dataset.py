@@ -33,10 +33,10 @@ from tqdm import tqdm
 
 from ..analysis import FaceAnalyzer, align_face
 from ..masks import PARTS, part_masks
+from ..masks.parts import PART_BITS
 from .blank_faces import BLANK_SIZE, EYEGLASSES, BlankFace, blank_face, list_face_files, read_bgr, read_parsing
 from .erase_eval import pair_masks
 
-PART_BITS = {"brows": 1, "eyes": 2, "nose": 4, "mouth": 8}
 MIN_GLASSES_PX = 300  # eyeglasses pixels (in the 512 px source) before a mask counts as glasses
 DUPLICATE_CORR = 0.98
 
@@ -165,26 +165,3 @@ def prepare_dataset(data_dirs: list[str | Path], out: str | Path, holdout: int =
 
 def part_bits_to_hole(bits: np.ndarray) -> np.ndarray:
     return bits > 0
-
-
-def contact_sheet(dataset: str | Path, path: str | Path, count: int = 12, seed: int = 0) -> Path:
-    """PNG grid of augmented training pairs as the trainer draws them (truth with the hole shown in green)."""
-    from ..train.config import DataConfig
-    from ..train.data import load_split, make_sample
-
-    split = load_split(dataset, "train")
-    cfg = DataConfig(crop=BLANK_SIZE)
-    rng = np.random.default_rng(seed)
-    tiles = []
-    for _ in range(count):
-        t, h = make_sample(split.blanks[rng.integers(len(split.blanks))], split.parts[rng.integers(len(split.parts))],
-                           rng, cfg, split.glasses)
-        shown = t.copy()
-        shown[h] = (0.5 * shown[h] + 0.5 * np.array([60, 200, 60])).astype(np.uint8)
-        tiles.append(np.hstack([t, shown]))
-    cols = 3
-    while len(tiles) % cols:
-        tiles.append(np.full_like(tiles[0], 255))
-    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
-    _write(Path(path), grid)
-    return Path(path)

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..analysis import Face, FaceAnalyzer, align_face
-from ..inpaint import METHODS, inpaint
+from ..inpaint import METHODS, get_fill
 from ..masks import PARTS, part_masks, union
 from .blank_faces import BLANK_SIZE, DEFAULT_RULES, BlankFace, ForeheadRules, blank_face, list_face_files
 from .blank_faces import read_bgr, read_parsing
@@ -198,14 +198,10 @@ def check_methods(methods) -> None:
 
 def make_fillers(methods) -> dict:
     """method -> fill(masked image, hole); neural models are loaded once here."""
-    from ..inpaint.neural import NeuralEraser
-
     fillers = {}
     for m in methods:
-        if is_neural(m):
-            fillers[m] = NeuralEraser(None if m == "neural" else m.split("=", 1)[1]).fill
-        else:
-            fillers[m] = (lambda meth: (lambda img, hole: inpaint(img, hole, meth)))(m)
+        fill = get_fill("neural", m.split("=", 1)[1]) if is_neural(m) and m != "neural" else get_fill(m)
+        fillers[m] = fill.fill
     return fillers
 
 

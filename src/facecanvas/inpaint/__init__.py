@@ -1,5 +1,7 @@
-"""Inpainting: fill a masked hole. ``clone`` (default) keeps real skin grain; telea/ns are OpenCV baselines."""
+"""Inpainting: fill a masked hole. ``clone`` (default) keeps real skin grain; telea/ns are OpenCV baselines;
+neural is the learned FaceEraser. All behind ``FillMethod`` (see fills.py)."""
 
-from .methods import METHODS, clone_fill, inpaint
+from .fills import CLASSICAL, METHODS, FillMethod, PlannedFill, get_fill, inpaint
+from .methods import clone_fill
 
-__all__ = ["METHODS", "clone_fill", "inpaint"]
+__all__ = ["CLASSICAL", "METHODS", "FillMethod", "PlannedFill", "clone_fill", "get_fill", "inpaint"]

@@ -1,4 +1,6 @@
-"""Hole-filling methods behind one call: ``inpaint(image, hole, method)``."""
+"""The fills themselves: FaceEraser's clone fill (shading membrane + pixel-cloned grain) and OpenCV's.
+
+``fills.py`` puts them behind one protocol and registry; call ``inpaint`` or ``get_fill`` from there."""
 
 from __future__ import annotations
 
@@ -9,9 +11,6 @@ import numpy as np
 
 from .harmonic import harmonic_fill, masked_blur
 from .pixel_clone import clone_offsets
-
-METHODS = ("clone", "telea", "ns", "neural")
-CLASSICAL = ("clone", "telea", "ns")  # need no model file
 
 
 @dataclass
@@ -165,25 +164,3 @@ def _grain_limit(detail: np.ndarray, sample: np.ndarray, k: float = 3.0) -> np.n
 def opencv_fill(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 5) -> np.ndarray:
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
     return cv2.inpaint(image, hole.astype(np.uint8) * 255, radius, flag)
-
-
-def inpaint(image: np.ndarray, hole: np.ndarray, method: str = "clone",
-            source: np.ndarray | None = None, known: np.ndarray | None = None,
-            edge: np.ndarray | None = None, model=None) -> np.ndarray:
-    """Fill the True pixels of ``hole`` in an HxWx3 uint8 image. ``method``: clone (default), telea, ns or
-    neural (the shipped FaceEraser model; pass a loaded ``NeuralEraser`` as ``model`` to reuse it)."""
-    if image.ndim != 3 or image.dtype != np.uint8:
-        raise ValueError("inpaint expects an HxWx3 uint8 image")
-    if hole.shape != image.shape[:2]:
-        raise ValueError(f"mask size {hole.shape[::-1]} does not match image size {image.shape[1::-1]}")
-    if method == "clone":
-        return clone_fill(image, hole, source, known=known, edge=edge)
-    if method in ("telea", "ns"):
-        return opencv_fill(image, hole, method)
-    if method == "neural":
-        if model is None:
-            from .neural import NeuralEraser
-
-            model = NeuralEraser()
-        return model.fill(image, hole, context=known)
-    raise ValueError(f"unknown inpaint method {method!r}; choose one of {', '.join(METHODS)}")

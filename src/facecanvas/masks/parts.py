@@ -21,6 +21,10 @@ PARTS = tuple(PART_GROUPS)
 DEFAULT_DILATION = {"brows": 0.10, "eyes": 0.09, "nose": 0.09, "mouth": 0.10}
 
 
+# One bit per part in the stored part-mask PNGs of a training/eval dataset (eval/dataset.py, train/data.py).
+PART_BITS = {"brows": 1, "eyes": 2, "nose": 4, "mouth": 8}
+
+
 def parse_parts(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
     """"brows,eyes" -> ("brows", "eyes"); None or "all" -> every part."""
     if spec is None or spec == "all":

@@ -26,9 +26,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..inpaint.neural import edge_map
+from ..masks.parts import PART_BITS
 from .config import DataConfig
-
-PART_BITS = {"brows": 1, "eyes": 2, "nose": 4, "mouth": 8}
 SIZE = 256
 
 
@@ -198,3 +197,27 @@ def to_tensors(batch: dict[str, np.ndarray], device) -> dict:
     import torch
 
     return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in batch.items()}
+
+
+def contact_sheet(dataset: str | Path, path: str | Path, count: int = 12, seed: int = 0) -> Path:
+    """PNG grid of augmented training pairs as the trainer draws them (truth with the hole shown in green)."""
+    from ..eval.blank_faces import BLANK_SIZE
+
+    split = load_split(dataset, "train")
+    cfg = DataConfig(crop=BLANK_SIZE)
+    rng = np.random.default_rng(seed)
+    tiles = []
+    for _ in range(count):
+        t, h = make_sample(split.blanks[rng.integers(len(split.blanks))], split.parts[rng.integers(len(split.parts))],
+                           rng, cfg, split.glasses)
+        shown = t.copy()
+        shown[h] = (0.5 * shown[h] + 0.5 * np.array([60, 200, 60])).astype(np.uint8)
+        tiles.append(np.hstack([t, shown]))
+    cols = 3
+    while len(tiles) % cols:
+        tiles.append(np.full_like(tiles[0], 255))
+    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), grid):
+        raise OSError(f"cannot write {path}")
+    return Path(path)

@@ -1,0 +1,64 @@
+"""``erase``: brows, eyes, nose and mouth replaced by the face's own skin (FaceEraser's blank face)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...analysis.face import Face
+from ...eraser import VIDEO_CROP, EraseSettings, erase_face, replaced_mask
+from ...errors import InputError
+from ...inpaint import METHODS, get_fill
+from ...inpaint.plan_cache import PlanCache, track_key
+from ...masks import PARTS, parse_parts
+from ..base import Operation, OpResult, Options, option
+
+
+@dataclass(frozen=True)
+class EraseOptions(Options):
+    parts: str = option("all", f"comma-separated parts to erase: {','.join(PARTS)}, or all", metavar="LIST")
+    method: str = option("clone", "fill method: clone (shading + cloned skin grain), telea or ns (OpenCV), "
+                         "neural (the learned FaceEraser model; docs/MODEL_CARD.md: it does not beat clone yet)",
+                         choices=METHODS)
+    model: str | None = option(None, "weights of the neural method (default: the shipped model)", metavar="ONNX")
+    crop_size: int | None = option(None, "aligned face crop side in px (default: near the face's own size, "
+                                   "at most 512 for photos and 256 for video; lower is faster, softer grain)",
+                                   min=64, max=1024, metavar="PX")
+
+    def check(self) -> None:
+        try:
+            parse_parts(self.parts)
+        except ValueError as e:
+            raise InputError(f"--parts: {e}") from None
+        if self.model is not None and self.method != "neural":
+            raise InputError("--model is for --method neural")
+
+
+class EraseOperation(Operation):
+    name = "erase"
+    summary = "remove brows, eyes, nose and mouth from every face, leaving blank skin"
+    Options = EraseOptions
+
+    def __init__(self, options: EraseOptions | None = None, *, video: bool = False):
+        super().__init__(options)
+        o = self.options
+        fill = get_fill(o.method, o.model)  # a learned method loads its model here, once
+        if o.crop_size is not None:
+            self.settings = EraseSettings(parse_parts(o.parts), fill, size=o.crop_size)
+        else:
+            self.settings = EraseSettings(parse_parts(o.parts), fill, max_size=VIDEO_CROP if video else 512)
+        self._plans = PlanCache()  # video: a tracked face reuses its clone plan (inpaint/plan_cache.py)
+
+    def apply(self, frame: np.ndarray, faces: list[Face]) -> OpResult:
+        out = frame.copy()
+        keys = [track_key(f) for f in faces]
+        done = [erase_face(out, f, self.settings, self._plans, k) for f, k in zip(faces, keys)]
+        self._plans.keep_only(keys)
+        return OpResult(out, len(done), mask=replaced_mask(frame.shape, done))
+
+    def reset(self) -> None:
+        self._plans = PlanCache()
+
+
+OPERATION = EraseOperation
