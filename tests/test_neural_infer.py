@@ -61,14 +61,15 @@ def test_fill_looks_like_skin(eraser, astronaut_bgr, astronaut_face):
 
 def test_fill_without_context_looks_like_skin(eraser, astronaut_crop):
     """Shown the whole crop (hair and suit included), the fill still takes the skin's colour. The model
-    shipped before (step 1601) failed this by ~32 levels: it copied hair and clothes; this one is ~12 off.
-    The erase path still shows it the skin only (``context``), which brings that to ~6."""
+    shipped before (step 1601) failed this by ~32 levels: it copied hair and clothes; this one is ~12 off
+    (11.7 measured), so 16 leaves room for noise but not for the old failure. The erase path still shows it
+    the skin only (``context``), which brings that to ~6."""
     import cv2
 
     crop, hole = astronaut_crop
     out = eraser.fill(crop, hole)
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~hole
-    assert np.abs(out[hole].mean(0) - crop[ring].mean(0)).max() < 30
+    assert np.abs(out[hole].mean(0) - crop[ring].mean(0)).max() < 16
 
 
 def test_fill_any_size_and_empty_hole(eraser):

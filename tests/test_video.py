@@ -14,6 +14,7 @@ import sys
 import time
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -232,13 +233,22 @@ def test_largest_limits_the_op_to_one_face(clips, tmp_path, detector):
     assert seen and set(seen) == {1}
 
 
-def test_temporal_metric_is_one_for_an_untouched_video(detector):
+def test_temporal_metric_is_one_for_an_untouched_video_and_tells_flicker_from_calm(detector):
     frames = moving_face_frames(20)
-    meter = TemporalMeter()
+    untouched, flicker, frozen = TemporalMeter(), TemporalMeter(), TemporalMeter()
     with FaceTracker(detector) as tracker:
         for i, f in enumerate(frames):
-            meter.add(f, f, tracker.update(f, i / 25))
-    assert meter.stats.pairs == 19 and meter.stats.ratio == pytest.approx(1.0)
+            faces = tracker.update(f, i / 25)
+            # An output re-encoded as H.264 would do: the same frames after a lossy round trip.
+            jpeg = cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95])[1], cv2.IMREAD_COLOR)
+            untouched.add(f, jpeg, faces)
+            # Brightness that jumps up and down every frame: jumpier than the input (it moves ~50 levels/frame).
+            jumpy = np.clip(f.astype(int) + (60 if i % 2 else -60), 0, 255).astype(np.uint8)
+            flicker.add(f, jumpy, faces)
+            frozen.add(f, frames[0], faces)  # the same picture every frame: calmer than the input
+    assert untouched.stats.pairs == 19 and untouched.stats.ratio == pytest.approx(1.0, abs=0.1)
+    assert flicker.stats.ratio > 1.5
+    assert frozen.stats.ratio < 0.2
 
 
 def test_match_reference_photo_selects_that_person_only(tmp_path, detector):
