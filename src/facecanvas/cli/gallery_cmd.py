@@ -7,10 +7,11 @@ import argparse
 import cv2
 import numpy as np
 
-from ..effects import Effect, builtin_names
-from ..eraser import erase
+from ..effects import builtin_names
 from ..errors import InputError, NoFaceError
 from ..media.image_io import load_image, save_image
+from ..ops.effect import EffectOperation, EffectOptions
+from ..ops.erase import EraseOperation
 from .common import add_analysis_options, add_overwrite, info, make_analyzer, warn
 
 HELP = "render the original, the blank face and every effect side by side, with labels"
@@ -94,13 +95,14 @@ def run(args: argparse.Namespace) -> int:
         faces = analyzer.detect(img.bgr)
         if not faces:
             raise NoFaceError(f"{args.input}: no face found")
-        effects = [Effect(n, donor=args.donor, analyzer=analyzer) for n in names + args.extra]
-        panels = [("original", img.bgr), ("blank face", erase(img.bgr, faces=faces).image)]
-        for effect in effects:
-            result = effect.apply(img.bgr, faces)
-            for w in result.warnings:
-                warn(f"{args.input}: {effect.name}: {w}")
-            panels.append((effect.name, result.image))
+        effects = [EffectOperation(EffectOptions(effect=n, donor=args.donor), analyzer=analyzer)
+                   for n in names + args.extra]
+        panels = [("original", img.bgr), ("blank face", EraseOperation()(img.bgr, faces))]
+        for op in effects:
+            result = op.apply(img.bgr, faces)
+            for w in result.skipped:
+                warn(f"{args.input}: {op.effect.name}: {w}")
+            panels.append((op.effect.name, result.image))
     if args.full:
         tiles = [label_tile(p, name, args.tile) for name, p in panels]
     else:
