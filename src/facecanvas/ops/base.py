@@ -21,6 +21,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, ClassVar, Union
 
 import numpy as np
@@ -164,8 +165,14 @@ class OpResult:
     image: np.ndarray  # HxWx3 uint8 BGR
     faces: int = 0  # faces edited
     skipped: list[str] = field(default_factory=list)  # faces left as they were, with the reason
-    mask: np.ndarray | None = None  # HxW uint8, 255 where pixels were replaced, when the op knows it
     details: dict[str, Any] = field(default_factory=dict)  # op-specific figures for reports
+    # Made only when asked for: a full-frame mask costs milliseconds a frame that video never needs.
+    mask_of: Callable[[], np.ndarray] | None = None
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """HxW uint8, 255 where pixels were replaced, when the op knows it."""
+        return self.mask_of() if self.mask_of is not None else None
 
 
 class Operation:

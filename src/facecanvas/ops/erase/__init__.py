@@ -55,7 +55,7 @@ class EraseOperation(Operation):
         keys = [track_key(f) for f in faces]
         done = [erase_face(out, f, self.settings, self._plans, k) for f, k in zip(faces, keys)]
         self._plans.keep_only(keys)
-        return OpResult(out, len(done), mask=replaced_mask(frame.shape, done))
+        return OpResult(out, len(done), mask_of=lambda: replaced_mask(frame.shape, done))
 
     def reset(self) -> None:
         self._plans = PlanCache()
