@@ -21,6 +21,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -38,6 +39,7 @@ from fuzz.corpus import Case, build  # noqa: E402
 
 MEM_LIMIT_MB = 3000  # a whole erase run peaks at 270-740 MB (README); /dev/zero read whole: ~5 GB
 INFO_PREFIXES = ("facecanvas", "done:", "live:")
+TQDM_LINE = re.compile(r"^\s*\d+%\|")  # a progress bar (batches draw one even when stderr is no terminal)
 
 
 @dataclass
@@ -162,7 +164,8 @@ def run_case(case: Case, folder: Path) -> Result:
     if "Traceback" in err:
         problems.append("traceback")
     lines = [line for line in err.splitlines() if line.strip()]
-    odd = [line for line in lines if not line.startswith(INFO_PREFIXES) and " -> " not in line]
+    odd = [line for line in lines if not line.startswith(INFO_PREFIXES) and " -> " not in line
+           and not TQDM_LINE.match(line)]
     if odd:
         problems.append(f"a stderr line that is not a facecanvas line (split message?): {odd[0][:120]!r}")
     if code not in (0, None) and case.mention:

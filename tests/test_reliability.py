@@ -603,3 +603,17 @@ def test_cause17_signal_during_start_up_is_one_line(tmp_path, face_png, sig, cod
             continue  # it finished first
         assert p.returncode == code, (delay, err)
         assert "Traceback" not in err and len([x for x in err.splitlines() if x.strip()]) == 1, (delay, err)
+
+
+def test_names_past_255_bytes_are_output_errors_not_crashes(tmp_path):
+    from facecanvas.cli.paths import expand_inputs, plan_outputs
+
+    too_long = "n" * 252 + ".png"
+    assert plan_outputs([tmp_path / "a.png"], str(tmp_path / too_long)) == [tmp_path / too_long]
+    with pytest.raises(OutputError, match="255 bytes"):
+        check_outputs([tmp_path / too_long])
+    with pytest.raises(OutputError, match="255 bytes"):
+        save_image(tmp_path / too_long, noise(4, 4))
+    assert expand_inputs([str(tmp_path / too_long)]) == [tmp_path / too_long]
+    with pytest.raises(InputError):
+        load_image(tmp_path / too_long)

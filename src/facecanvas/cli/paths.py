@@ -15,7 +15,7 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")  # what
 
 def _names_a_folder(output: str) -> bool:
     """``-o out/`` (a trailing separator) or an existing folder: always a folder, whatever its name."""
-    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)  # isdir: False for a 256-byte name
 
 
 def _unwritable_suffix(output: str, exts: tuple[str, ...], kind: str) -> OutputError | None:
@@ -35,15 +35,16 @@ def expand_inputs(items: list[str]) -> list[Path]:
     out: list[Path] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS and q.is_file())
+        # os.path.isdir/exists, not Path's: those raise for a name past 255 bytes (ENAMETOOLONG).
+        if os.path.isdir(p):
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS and os.path.isfile(q))
             if not found:
-                raise InputError(f"{item}: folder has no images ({', '.join(IMAGE_EXTS)})")
+                raise InputError(f"{display_path(item)}: folder has no images ({', '.join(IMAGE_EXTS)})")
             out += found
-        elif any(c in item for c in "*?[") and not p.exists():
+        elif any(c in item for c in "*?[") and not os.path.lexists(p):
             found = sorted(Path(m) for m in glob.glob(item) if Path(m).suffix.lower() in IMAGE_EXTS)
             if not found:
-                raise InputError(f"{item}: pattern matches no images")
+                raise InputError(f"{display_path(item)}: pattern matches no images")
             out += found
         else:
             out.append(p)  # a missing file is reported by the loader, per file, so a batch goes on

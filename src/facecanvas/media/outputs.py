@@ -52,9 +52,9 @@ def _check_folder(p: Path) -> None:
         if probe.parent == probe:
             break
         probe = probe.parent
-    if os.path.lexists(probe) and not probe.is_dir():
+    if os.path.lexists(probe) and not os.path.isdir(probe):
         raise _fail(p, f"{display_path(probe)} is a file, not a folder")
-    if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
+    if os.path.isdir(probe) and not os.access(probe, os.W_OK | os.X_OK):
         what = "folder is not writable" if probe == parent else f"cannot create a folder in {display_path(probe)}"
         raise _fail(p, f"{what} (permission denied)")
 
@@ -72,7 +72,7 @@ def check_output(p: str | os.PathLike, *, overwrite: bool = False, protected: It
         raise _fail(p, f"the file name is longer than {NAME_MAX} bytes")
     if any(same_file(p, Path(q)) for q in protected):
         raise _fail(p, "it is an input file; outputs never overwrite inputs")
-    if p.is_dir():
+    if os.path.isdir(p):
         raise _fail(p, "is a directory")
     if os.path.lexists(p) and not overwrite:
         raise _fail(p, "file already exists (use --overwrite to replace it)")

@@ -576,7 +576,7 @@ class VideoWriter:
         for cand in self._partial_names():
             if any(same_file(cand, q) for q in self._protected):
                 continue
-            if self.overwrite and not cand.is_dir():
+            if self.overwrite and not os.path.isdir(cand):
                 os.replace(self.tmp, cand)
                 return cand
             if os.path.lexists(cand):
