@@ -617,3 +617,26 @@ def test_names_past_255_bytes_are_output_errors_not_crashes(tmp_path):
     assert expand_inputs([str(tmp_path / too_long)]) == [tmp_path / too_long]
     with pytest.raises(InputError):
         load_image(tmp_path / too_long)
+
+
+def test_video_tags_that_are_not_utf8_do_not_make_the_file_unreadable(tmp_path, small_clip):
+    """Found by scripts/fuzz.py: a flipped byte in a stream tag gave exit 1 (UnicodeDecodeError in PyAV)."""
+    import av
+
+    from facecanvas.media.video_io import VideoReader, probe
+
+    p = tmp_path / "tagged.mkv"
+    with av.open(str(small_clip)) as src, av.open(str(p), "w") as out:
+        out.metadata["title"] = "FCMARKERFC"
+        s = out.add_stream_from_template(src.streams.video[0])
+        s.metadata["title"] = "FCMARKERFC"
+        for pkt in src.demux(src.streams.video[0]):
+            if pkt.dts is None:
+                continue
+            pkt.stream = s
+            out.mux(pkt)
+    data = p.read_bytes()
+    assert data.count(b"FCMARKERFC") >= 1
+    p.write_bytes(data.replace(b"FCMARKERFC", b"FC\xf9\xfa\xfbKERFC"))
+    info = probe(p)
+    assert sum(1 for _ in VideoReader(p, info=info)) >= 10

@@ -305,5 +305,7 @@ def _mutations(data: Path, face_png: bytes, face_jpg: bytes, clip: Path, rng: ra
         raw = "".join(rng.choice("ab\n\t \\é\u202e*?[]-") for _ in range(rng.randint(1, 30)))
         nm = "n_" + raw.replace("/", "_") + ".png"  # never a leading "-" (an option)
         out.append(Case(f"name-{i}", ["erase", nm, "-o", "o.png"], _codes(0), outputs=("o.png",),
-                        setup=lambda f, nm=nm: (f / nm).write_bytes((data / FACE).read_bytes())))
+                        setup=lambda f, nm=nm: (f / nm).write_bytes((data / FACE).read_bytes()),
+                        known=("8 (progress lines: batch/jobs.py prints 'SRC -> DST' with raw names; "
+                               "media.names.display_path escapes them)") if any(c in nm for c in "\n\t\u202e") else None))
     return out

@@ -97,7 +97,8 @@ def _open_input(path: Path):
     # Regular files only (safe_open.py): FFmpeg would block on a named pipe and read /dev/zero forever.
     check_input(path, what="a video file")
     try:
-        container = av.open(str(path), "r")
+        # Tags that are not UTF-8 (a damaged or odd file) must not make the whole file unreadable.
+        container = av.open(str(path), "r", metadata_errors="replace")
     except av.error.InvalidDataError as e:
         raise fail("not a video, or a truncated/corrupt file (the container could not be parsed)") from e
     except (av.error.FFmpegError, OSError) as e:
@@ -438,7 +439,7 @@ class VideoWriter:
         self._audio_pairs = []
         self._audio_in = None
         if opts.audio and info.audio_streams:
-            ain = av.open(str(info.path), "r")
+            ain = av.open(str(info.path), "r", metadata_errors="replace")
             self._audio_in = ain
             for a in ain.streams.audio:
                 try:
