@@ -301,6 +301,24 @@ def _mutations(data: Path, face_png: bytes, face_jpg: bytes, clip: Path, rng: ra
             nm2 = f"cut{i}{ext}"
             out.append(Case(f"cut-{ext[1:]}-{i}", ["erase", nm2, "-o", f"o{ext}"], any_ok, nm2,
                             outputs=(f"o{ext}",), setup=lambda f, nm=nm2, c=src[:cut]: (f / nm).write_bytes(c)))
+    mask = _enc(".png", (np.arange(512 * 512).reshape(512, 512) % 97 > 90).astype(np.uint8) * 255)
+    toml_bits = ['name = "x"', "erase = []", 'erase = ["mouth"]', "[[paste]]", 'part = "mouth"', "scale = 9",
+                 "scale = -1", 'scale = "$w"', "[params]", "w = 1.5", "[[sticker]]", 'image = "face.png"',
+                 'anchor = "forehead"', "anchor = 999", "max_yaw = 1e308", "offset = [1]", "= =", "[[[", '"\\ud800"']
+    for i in range(6):
+        b = bytearray(mask)
+        for _ in range(rng.randint(1, 12)):
+            b[rng.randrange(len(b))] = rng.getrandbits(8)
+        out.append(Case(f"mask-mutate-{i}", ["inpaint", "in.png", "--mask", "m.png", "-o", "o.png"], any_ok, "m.png",
+                        outputs=("o.png",),
+                        setup=lambda f, c=bytes(b): ((f / "m.png").write_bytes(c),
+                                                     (f / "in.png").write_bytes((data / FACE).read_bytes()))))
+        text = "\n".join(rng.choice(toml_bits) for _ in range(rng.randint(1, 8))) + "\n"
+        out.append(Case(f"effect-random-{i}", ["effect", "fx.toml", "in.png", "-o", "o.png"], any_ok, "fx.toml",
+                        outputs=("o.png",),
+                        setup=lambda f, t=text: ((f / "fx.toml").write_text(t),
+                                                 (f / "in.png").write_bytes((data / FACE).read_bytes()),
+                                                 (f / "face.png").write_bytes((data / FACE).read_bytes()))))
     for i in range(6):
         raw = "".join(rng.choice("ab\n\t \\é\u202e*?[]-") for _ in range(rng.randint(1, 30)))
         nm = "n_" + raw.replace("/", "_") + ".png"  # never a leading "-" (an option)
