@@ -31,13 +31,17 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=["erase"], help="what to evaluate")
+    p.add_argument("task", choices=["erase", "look"],
+                   help="what to evaluate (look: erase and every effect on real held-out faces, eval/look_eval.py)")
     p.add_argument("--data", required=True, help="folder with images/ (and optional masks/) of aligned faces")
     p.add_argument("--limit", type=int, default=300, help="read at most this many faces (default %(default)s)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help="comma-separated: clone, telea, ns, neural, LABEL=MODEL.onnx (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="pairing seed (default %(default)s)")
     p.add_argument("--samples", metavar="PNG", help="also write a grid of a few pairs and their fills")
+    p.add_argument("--parser", default="auto", choices=("auto", "none", "oracle"),
+                   help="look: the eraser's face parser (auto: the shipped one; none: landmark masks alone; "
+                        "oracle: the data's own labels)")
     p.set_defaults(run=run)
 
 
@@ -47,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if not data.is_dir():
         raise InputError(f"{data}: not a folder")
+    if args.task == "look":
+        from ..eval.look_eval import run_look_eval
+
+        print(run_look_eval(data, limit=args.limit, parser=args.parser).to_table())
+        return 0
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     try:
         check_methods(methods)
