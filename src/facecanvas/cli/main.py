@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in (erase_cmd, inpaint_cmd, faces_cmd, demo_cmd, eval_cmd, prepare_cmd, train_cmd, export_cmd, live_cmd, effect_cmd, gallery_cmd, verify_cmd):
         mod.add_parser(sub)
     __import__("facecanvas.cli.web_cmd", fromlist=["add_parser"]).add_parser(sub)
+    __import__("facecanvas.cli.batch_cmd", fromlist=["add_parser"]).add_parser(sub)
     return p
 
 
