@@ -93,6 +93,14 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _mapped(pid: int, needle: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any(needle in line for line in f)
+    except OSError:
+        return False
+
+
 def _wait_for_part(folder: Path, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -142,7 +150,12 @@ def run_case(case: Case, folder: Path) -> Result:
             os.killpg(p.pid, signal.SIGKILL)
         if case.signal is not None and not sent:
             name, when = case.signal
-            if isinstance(when, str) and when.startswith("after:"):
+            if isinstance(when, str) and when.startswith("maps:"):
+                # Once a library loaded only by the command imports is mapped: start-up, past the package.
+                if _mapped(p.pid, when[5:]):
+                    os.kill(p.pid, getattr(signal, name))
+                    sent = True
+            elif isinstance(when, str) and when.startswith("after:"):
                 if _wait_for_part(folder, 0.05):
                     time.sleep(float(when.split(":")[1]))
                     os.kill(p.pid, getattr(signal, name))

@@ -640,3 +640,30 @@ def test_video_tags_that_are_not_utf8_do_not_make_the_file_unreadable(tmp_path, 
     p.write_bytes(data.replace(b"FCMARKERFC", b"FC\xf9\xfa\xfbKERFC"))
     info = probe(p)
     assert sum(1 for _ in VideoReader(p, info=info)) >= 10
+
+
+def _mapped(pid: int, needle: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any(needle in line for line in f)
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc")
+def test_cause17_ctrl_c_inside_extension_imports_exits_130(tmp_path, face_png):
+    """A Ctrl-C that lands while scipy's extensions initialise (during the command imports) became
+    'ImportError: initialization failed' (exit 1), or exit -2 after the message (CPython's
+    unhandled-interrupt flag). Timed by the child's own progress: when scipy.spatial is mapped."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    for _ in range(4):
+        p = subprocess.Popen([sys.executable, "-m", "facecanvas.cli.main", "erase", str(face_png), "-o",
+                              str(tmp_path / "o.png"), "--overwrite"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        t0 = time.monotonic()
+        while not _mapped(p.pid, "/scipy/spatial/") and p.poll() is None and time.monotonic() - t0 < 60:
+            time.sleep(0.002)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 130, err
+        assert err.strip().splitlines() == ["facecanvas: interrupted; no partial output was left"], err

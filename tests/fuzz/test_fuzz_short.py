@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_fuzz_short_mode():
     spec = importlib.util.spec_from_file_location("facecanvas_fuzz", REPO / "scripts" / "fuzz.py")
     fuzz = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fuzz  # dataclasses look their module up there
     spec.loader.exec_module(fuzz)
     lines: list[str] = []
     s = fuzz.run("short", budget_s=150, log=lines.append)

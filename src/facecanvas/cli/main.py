@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in (erase_cmd, inpaint_cmd, faces_cmd, demo_cmd, eval_cmd, prepare_cmd, train_cmd, export_cmd, live_cmd, effect_cmd, gallery_cmd, verify_cmd):
         mod.add_parser(sub)
     __import__("facecanvas.cli.web_cmd", fromlist=["add_parser"]).add_parser(sub)
+    __import__("facecanvas.cli.swap_cmd", fromlist=["add_parser"]).add_parser(sub)
     __import__("facecanvas.cli.batch_cmd", fromlist=["add_parser"]).add_parser(sub)
     return p
 
@@ -112,14 +113,30 @@ def _quiet_native_logs() -> None:
         pass
 
 
+def _forget_unhandled_interrupt() -> None:
+    """CPython sets a process-wide flag when a KeyboardInterrupt leaves code that a C extension runs
+    through PyRun_* (scipy's and pybind11's module set-up do, during the imports), and at exit it then
+    kills itself with SIGINT although we caught the interrupt (exit -2 instead of 130). Running an
+    empty string through the same path clears the flag."""
+    try:
+        import ctypes
+
+        ctypes.pythonapi.PyRun_SimpleString(b"")
+    except Exception:  # noqa: BLE001 - not CPython, or no ctypes: nothing to clear
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     install_signal_policy()  # first: Ctrl-C or SIGTERM during the imports below is handled too
     _received.clear()
     try:
-        return _main(argv)
+        code = _main(argv)
     except KeyboardInterrupt:  # during start-up imports, or one that got past a command's own handling
         _print_error("facecanvas: interrupted; no partial output was left")
-        return _interrupt_code()
+        code = _interrupt_code()
+    if _received:
+        _forget_unhandled_interrupt()
+    return code
 
 
 def _main(argv: list[str] | None) -> int:
@@ -166,6 +183,9 @@ def _main(argv: list[str] | None) -> int:
     except SystemExit:
         raise  # argparse's --help and usage errors
     except Exception as e:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        if _received:  # the interrupt surfaced as another error (an extension's "initialization failed")
+            _print_error("facecanvas: interrupted; no partial output was left")
+            return _interrupt_code()
         if debug:
             raise
         _print_error(f"facecanvas: internal error: {type(e).__name__}: {e} (run with --debug for details)")
