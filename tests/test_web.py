@@ -238,8 +238,7 @@ def test_no_face_is_reported_as_the_cli_does(server):
     assert info["faces"] == []
     s = run_job(server.url, {"upload": info["upload"], "op": "erase"})
     assert s["state"] == "error" and s["error"] == "wall.png: no face found"
-    bad = run_job(server.url, {"upload": info["upload"], "op": "effect", "opt.strength": "7"}) \
-        if False else post(server.url, "api/process", {"upload": info["upload"], "op": "effect", "opt.strength": "7"})
+    bad = post(server.url, "api/process", {"upload": info["upload"], "op": "effect", "opt.strength": "7"})
     assert bad.status == 400 and bad.json()["error"] == "--strength 7: must be between 0 and 2"
 
 
@@ -336,3 +335,28 @@ def test_live_frames_round_trip(server, astronaut_bgr):
     assert request(server.url + f"api/live/{sid}", b"garbage", {"Content-Type": "image/jpeg"}).json()["error"]
     request(server.url + f"api/live/{sid}", method="DELETE")
     assert "ended" in request(server.url + f"api/live/{sid}", jpeg).json()["error"]
+
+
+def test_option_files_an_effect_file_and_a_swap_source(server, astronaut_png, astronaut_bgr):
+    from facecanvas.effects.spec import builtin_names
+
+    assert "comic" in builtin_names()
+    toml = (REPO / "src/facecanvas/effects/builtin/comic.toml").read_bytes()
+    ref = post(server.url, "api/asset", files={"file": ("mine.toml", toml, "application/toml")}).json()["asset"]
+    info = upload(server.url, "a.png", astronaut_png).json()
+    s = run_job(server.url, {"upload": info["upload"], "op": "effect", "opt.effect": "@asset:" + ref})
+    assert s["state"] == "done", s
+    stored = server.app.web.uploads[ref]["path"]
+    assert stored.name == "asset.toml" and stored.parent.parent == server.app.web.workspace.root
+    gone = post(server.url, "api/process", {"upload": info["upload"], "op": "effect", "opt.effect": "@asset:" + "f" * 24})
+    assert gone.status == 400 and "expired" in gone.json()["error"]
+    if "swap" not in DEFAULT.names():
+        pytest.skip("no swap operation in the registry yet")
+    source = post(server.url, "api/asset", files={"file": ("me.png", png(astronaut_bgr[:, ::-1].copy()),
+                                                            "image/png")}).json()["asset"]
+    s = run_job(server.url, {"upload": info["upload"], "op": "swap", "opt.source": "@asset:" + source})
+    assert s["state"] == "done", s
+    missing = post(server.url, "api/process", {"upload": info["upload"], "op": "swap"})
+    assert missing.status in (200, 400)  # refused at once (options) or as the job's one-line error
+    err = missing.json().get("error") or run_job(server.url, {"upload": info["upload"], "op": "swap"})["error"]
+    assert "--source" in err and "\n" not in err

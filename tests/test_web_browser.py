@@ -37,7 +37,9 @@ def browser_page():
 
     app = create_app()
     with WebServer(app) as server, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                    # a synthetic camera, allowed without a prompt: the webcam path runs
+                                    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
         page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
         page.set_default_timeout(180_000)
         errors: list[str] = []
@@ -105,3 +107,22 @@ def test_page_erases_and_applies_an_effect_and_shows_errors(browser_page, astron
     assert "Traceback" not in page.content()
     assert not errors, errors
     print(f"browser test: {time.time() - t0:.1f} s")
+
+
+def test_webcam_frames_go_to_the_server_and_come_back(browser_page):
+    page, server, errors = browser_page
+    page.click("#tab-cam")
+    page.select_option("#op", "erase")
+    page.click("#cam-start")
+    page.wait_for_function("document.getElementById('cam-out').src.startsWith('blob:')", timeout=60_000)
+    page.wait_for_function("/fps/.test(document.getElementById('cam-info').textContent)", timeout=60_000)
+    assert page.inner_text("#error") == ""
+    assert len(server.app.web.live) == 1
+    page.click("#cam-stop")
+    page.wait_for_function("document.getElementById('cam-stop').disabled", timeout=10_000)
+    deadline = time.time() + 10
+    while server.app.web.live and time.time() < deadline:
+        time.sleep(0.1)
+    assert not server.app.web.live  # the session is closed when the camera stops
+    page.click("#tab-file")
+    assert not errors, errors

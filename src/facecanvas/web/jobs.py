@@ -89,13 +89,12 @@ class LRU:
         obj = make()  # outside the lock: a slow model load does not block the other entries
         with self._lock:
             if key in self._items:  # made twice by a race: keep the first
-                _close(obj)
                 return self._items[key]
             self._items[key] = entry = (obj, threading.Lock())
             self.made += 1
             while len(self._items) > self.size:
-                _, (old, _l) = self._items.popitem(last=False)
-                _close(old)
+                # Dropped, not closed: a job may still hold it; garbage collection frees it after.
+                self._items.popitem(last=False)
             return entry
 
     def clear(self) -> None:

@@ -154,7 +154,8 @@ function drawOverlay() {
 }
 
 function clearResult() {
-  for (const id of ["after-img", "cmp-after", "cmp-before"]) $(id).removeAttribute("src");
+  for (const id of ["after-img", "cmp-before"]) $(id).removeAttribute("src");
+  $("cmp-clip").classList.add("hidden"); $("after-img").classList.remove("hidden");
   $("after-video").classList.add("hidden"); $("after-video").removeAttribute("src");
   $("download").classList.add("hidden"); $("compare-box").classList.add("hidden");
   $("after-empty").classList.remove("hidden");
@@ -213,19 +214,19 @@ function showResult(s) {
   const dl = $("download");
   dl.href = s.result; dl.download = s.download; dl.classList.remove("hidden");
   if (s.kind === "video") {
-    const v = $("after-video"); v.src = s.result; v.classList.remove("hidden");
+    const v = $("after-video"); v.src = s.result; v.classList.remove("hidden"); $("after-img").classList.add("hidden");
   } else {
-    $("after-img").src = s.after;
-    $("cmp-after").src = s.after; $("cmp-before").src = s.before;
-    $("compare-box").classList.remove("hidden");
-    $("cmp-after").onload = sizeCompare;
+    $("after-img").onload = sizeCompare;
+    $("after-img").src = s.after; $("cmp-before").src = s.before;
+    $("cmp-clip").classList.remove("hidden"); $("compare-box").classList.remove("hidden");
   }
   setStatus(s.note + (s.warnings && s.warnings.length ? " — " + s.warnings.join("; ") : ""));
 }
 
-function sizeCompare() {
-  const box = $("compare");
-  $("cmp-before").style.width = box.clientWidth + "px";
+function sizeCompare() {          // the original, at the result's displayed size, clipped from the left
+  const after = $("after-img");
+  $("cmp-before").style.width = after.clientWidth + "px";
+  $("cmp-before").style.height = after.clientHeight + "px";
   $("cmp-clip").style.width = $("compare-slider").value + "%";
 }
 
