@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(warning + ("" if args.auth else " (no --auth given: anyone can)"), file=sys.stderr)
     app = create_app(host=args.host, auth=args.auth, max_upload_mb=args.max_upload_mb,
                      concurrency=args.concurrency)
-    server = WebServer(app, host=args.host, port=args.port)
+    server = WebServer(app, host=args.host, port=args.port, log_level="critical")  # our own one-line errors
     try:
         server.start()
     except RuntimeError as e:

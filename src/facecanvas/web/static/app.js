@@ -91,6 +91,7 @@ function fileInput(accept, id) {
   f.onchange = async () => {           // uploaded once; the operation is then built once for it
     f.dataset.asset = "";
     if (!f.files.length) return;
+    if (tooLarge(f.files[0])) { showError(tooLarge(f.files[0])); return; }
     const fd = new FormData(); fd.append("file", f.files[0]);
     try { showError(""); f.dataset.asset = "@asset:" + (await api("/api/asset", {method: "POST", body: fd})).asset; }
     catch (e) { showError(e.message); }
@@ -156,15 +157,26 @@ function drawOverlay() {
 function clearResult() {
   for (const id of ["after-img", "cmp-before"]) $(id).removeAttribute("src");
   $("cmp-clip").classList.add("hidden"); $("after-img").classList.remove("hidden");
+  // a video's first frame (with the faces to click) is back in the Before panel
+  $("before-video").pause(); $("before-video").classList.add("hidden"); $("before-video").removeAttribute("src");
+  $("before-img").classList.remove("hidden"); $("overlay").classList.remove("hidden");
   $("after-video").classList.add("hidden"); $("after-video").removeAttribute("src");
   $("download").classList.add("hidden"); $("compare-box").classList.add("hidden");
   $("after-empty").classList.remove("hidden");
+}
+
+// The server refuses it too (HTTP 413, the same line); checking first spares sending a file that is refused.
+function tooLarge(f) {
+  const limit = state.catalog ? state.catalog.limits.max_upload_mb : Infinity;
+  const mb = (n) => String(Math.round(n * 10) / 10);
+  return f.size > limit * 1e6 ? `cannot read ${f.name}: file is too large (${mb(f.size / 1e6)} MB > ${mb(limit)} MB upload limit)` : "";
 }
 
 async function onFile() {
   const f = $("file").files[0];
   if (!f) return;
   showError(""); clearResult(); state.upload = null; state.picked.clear(); drawOverlay();
+  if (tooLarge(f)) { showError(tooLarge(f)); $("run").disabled = true; return; }
   $("run").disabled = true; $("before-img").removeAttribute("src"); $("before-empty").classList.remove("hidden");
   setStatus("uploading " + f.name + " …");
   const fd = new FormData(); fd.append("file", f, f.name);
@@ -215,6 +227,12 @@ function showResult(s) {
   dl.href = s.result; dl.download = s.download; dl.classList.remove("hidden");
   if (s.kind === "video") {
     const v = $("after-video"); v.src = s.result; v.classList.remove("hidden"); $("after-img").classList.add("hidden");
+    if (s.before_video) {      // the original clip beside the result; playing one plays both
+      const b = $("before-video"); b.src = s.before_video; b.classList.remove("hidden");
+      $("before-img").classList.add("hidden"); $("overlay").classList.add("hidden");
+      v.onplay = () => { b.currentTime = v.currentTime; b.play().catch(() => {}); };
+      v.onpause = () => b.pause();
+    }
   } else {
     $("after-img").onload = sizeCompare;
     $("after-img").src = s.after; $("cmp-before").src = s.before;
