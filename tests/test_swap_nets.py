@@ -199,3 +199,22 @@ print("ok")
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+
+
+def test_command_line_trains_from_a_cache_and_resumes(tmp_path):
+    from facecanvas.train.swap_data import _write_chunk
+    from facecanvas.train.swap_train import main, read_checkpoint
+
+    d = synthetic_data()
+    records = [{**r, "dataset": "synthetic", "identity": ""} for r in d.records]
+    _write_chunk(tmp_path / "cache" / "synthetic" / "chunk_0000", records, {32: list(d.crops)}, list(d.emb))
+    lines = []
+    for sec, values in TINY.items():
+        lines.append(f"[{sec}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    (tmp_path / "tiny.toml").write_text("\n".join(lines) + "\n")
+    args = ["--config", str(tmp_path / "tiny.toml"), "--data", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    assert main(args + ["--steps", "1"]) == 0
+    assert main(args + ["--steps", "2", "--resume"]) == 0
+    assert read_checkpoint(tmp_path / "run" / CHECKPOINT)["step"] == 2
+    assert main(["--config", "nonexistent.toml"] + args[2:]) == 2

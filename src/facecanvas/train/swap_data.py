@@ -177,6 +177,11 @@ def _chunks(cache: Path) -> list[Path]:
     return sorted(p.parent for p in cache.rglob("index.json") if not p.parent.name.endswith(".tmp"))
 
 
+def is_cache(folder: str | Path) -> bool:
+    """Whether ``folder`` holds at least one finished cache chunk."""
+    return Path(folder).is_dir() and bool(_chunks(Path(folder)))
+
+
 def load_cache(cache: str | Path, size: int) -> SwapData:
     """Every finished chunk under ``cache``, crops at ``size`` (resized from the nearest cached size when
     that size was not built)."""

@@ -3,7 +3,7 @@
     python -m facecanvas.train.swap_train --config compact|paper|PATH.toml --data DIR --out RUN
         [--steps N] [--device cpu|cuda] [--resume] [--max-minutes M]
 
-``--data``: a crop cache (a folder with ``index.json``, see ``swap_data``) or the shared data root, from
+``--data``: a crop cache (a folder of ``index.json`` chunks, see ``swap_data``) or the shared data root, from
 which the cache is built once into ``--cache``. ``--steps``: stop at this global step (default: the
 config's ``aei_steps + hear_steps``). Steps below ``run.aei_steps`` train AEI-Net (phase 1: generator and
 attributes encoder against the multi-scale discriminator, Adam lr 4e-4, β = (0, 0.999) as the paper); the
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from . import swap_losses as L
 from .config import _check
-from .swap_data import SwapData, from_output, load_cache, make_batch, to_input, val_pairs
+from .swap_data import SwapData, from_output, is_cache, load_cache, make_batch, to_input, val_pairs
 from .swap_nets import AEINet, HEARNet, IdentityEncoder, MultiScaleDiscriminator, SwapModelConfig, check_config
 
 CHECKPOINT = "checkpoint.pt"
@@ -441,10 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_swap_config(a.config)
         data = Path(a.data)
-        if not (data / "index.json").is_file():
+        if not is_cache(data):
             from .swap_data import build_cache
 
-            if not (Path(a.cache) / "index.json").is_file():
+            if not is_cache(Path(a.cache)):
                 build_cache(a.cache, (cfg.model.size,), data)
             data = Path(a.cache)
         trainer = SwapTrainer(cfg, a.out, data, a.device)
