@@ -198,6 +198,11 @@ def test_photo_erase_and_extra_op_run_and_cache_the_built_operation(server, astr
     assert tuple(out[y0 + 2, (x0 + x1) // 2]) == (0, 255, 0)
     assert s["download"] == "astro naut_box.png"
 
+    s = run_job(server.url, {"upload": info["upload"], "op": "box", "pick": "0"})  # the face clicked
+    assert s["state"] == "done" and s["faces"] == 1, s
+    s = run_job(server.url, {"upload": info["upload"], "op": "box", "pick": "5"})  # no such face
+    assert s["state"] == "error" and s["error"] == "astro naut.png: none of the faces found is the one chosen"
+
     made = web.ops.made
     for _ in range(2):
         s = run_job(server.url, {"upload": info["upload"], "op": "erase", "opt.parts": "all", "opt.method": "clone"})
@@ -290,6 +295,10 @@ def test_video_keeps_frames_and_audio(server, tmp_path):
     b = probe(out)
     assert b.frames == a.frames and b.audio_streams == 1
     assert b.audio_duration == pytest.approx(a.audio_duration, abs=0.05)
+    # the face clicked on the first frame is followed through the clip (its crop is the match reference)
+    s = run_job(server.url, {"upload": info["upload"], "op": "erase", "face.detect_every": "5", "pick": "0"})
+    assert s["state"] == "done", s
+    assert s["faces"] > 0
     # a corrupt video: the video loader's one line
     r = upload(server.url, "bad.mp4", b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000), "video/mp4")
     assert r.status == 400 and r.json()["error"].startswith("cannot read bad.mp4")

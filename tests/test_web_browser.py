@@ -105,6 +105,16 @@ def test_page_erases_and_applies_an_effect_and_shows_errors(browser_page, astron
     text = page.inner_text("#error")
     assert text.startswith("cannot read broken.png: ") and "\n" not in text
     assert "Traceback" not in page.content()
+
+    # over the upload limit: the page says so before sending (the server answers the same line)
+    limit = page.evaluate("state.catalog.limits.max_upload_mb")
+    assert limit == 50
+    page.evaluate("state.catalog.limits.max_upload_mb = 0.01")
+    page.set_input_files("#file", str(src))
+    page.wait_for_function("document.getElementById('error').textContent.includes('upload limit')")
+    assert page.inner_text("#error").startswith("cannot read astronaut.png: file is too large (")
+    assert not page.is_enabled("#run")
+    page.evaluate(f"state.catalog.limits.max_upload_mb = {limit}")
     assert not errors, errors
     print(f"browser test: {time.time() - t0:.1f} s")
 
