@@ -369,3 +369,34 @@ def test_option_files_an_effect_file_and_a_swap_source(server, astronaut_png, as
     assert missing.status in (200, 400)  # refused at once (options) or as the job's one-line error
     err = missing.json().get("error") or run_job(server.url, {"upload": info["upload"], "op": "swap"})["error"]
     assert "--source" in err and "\n" not in err
+
+
+def test_video_audio_that_mp4_cannot_carry_is_kept_in_mkv(server, tmp_path):
+    import av
+
+    from facecanvas.media.synthetic import moving_face_frames
+    from facecanvas.media.video_io import probe
+
+    src = tmp_path / "pcm.mkv"
+    with av.open(str(src), "w") as o:
+        v = o.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 320, 240, "yuv420p"
+        a = o.add_stream("pcm_s16le", rate=44100)
+        for f in moving_face_frames(8, size=(320, 240)):
+            for p in v.encode(av.VideoFrame.from_ndarray(f, format="bgr24")):
+                o.mux(p)
+        for p in v.encode():
+            o.mux(p)
+        tone = (np.sin(np.arange(14112) * 2 * np.pi * 440 / 44100) * 20000).astype(np.int16)[None]
+        frame = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+        frame.sample_rate = 44100
+        for p in [*a.encode(frame), *a.encode()]:
+            o.mux(p)
+    info = upload(server.url, "pcm.mkv", src.read_bytes(), "video/x-matroska").json()
+    assert info["audio"] and info["frames"] == 8  # estimated from the duration where mkv gives no count
+    s = run_job(server.url, {"upload": info["upload"], "op": "passthrough"})
+    assert s["state"] == "done", s
+    assert s["result"].endswith("/result.mkv") and s["download"] == "pcm_passthrough.mkv" and s["frames_out"] == 8
+    out = tmp_path / "out.mkv"
+    out.write_bytes(request(server.url + s["result"][1:]).body)
+    assert probe(out).audio_streams == 1

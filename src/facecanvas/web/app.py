@@ -41,6 +41,7 @@ PHOTO_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 _NAME = re.compile(r"^[a-z_]+\.[a-z0-9]{1,5}$")
 _ASSET = "@asset:"
 MAX_LIVE_FRAME = 8 << 20
+MAX_LIVE_SESSIONS = 4  # each holds its own operation and tracker
 
 
 def _mb(n: float) -> str:
@@ -247,7 +248,9 @@ class WebApp:
         h, w = first.bgr.shape[:2]
         np.save(path.parent / "first.npy", first.bgr)
         return {"kind": "video", "width": w, "height": h, "faces": faces, "boxes": [f["box"] for f in faces],
-                "frames": info.frames, "fps": float(info.fps), "audio": info.audio_streams > 0,
+                # the container's count, else an estimate from the duration (for the progress bar)
+                "frames": info.frames or int(round(info.duration * float(info.fps))),
+                "fps": float(info.fps), "audio": info.audio_streams > 0,
                 "before": self._preview(path.parent, "before.jpg", first.bgr),
                 "video": f"/files/{key}/{path.name}"}
 
@@ -351,20 +354,23 @@ class WebApp:
             if job.total:
                 job.progress = min(0.99, job.frames / job.total)
 
+        # H.264 in mp4 plays in every browser; audio that mp4 cannot carry (PCM, Vorbis, ...) goes into
+        # mkv instead, so it is kept all the same (the audio packets are copied, never re-encoded).
+        ext = ".mp4" if _audio_codecs(path) <= MP4_AUDIO else ".mkv"
         op, op_lock = self.operation(spec, video=True)
         with op_lock:
             op.reset()
             processor = make_processor(op, tracking)
             try:
-                report = process_video(path, out / "result.mp4", processor, progress=False, on_frame=on_frame,
+                report = process_video(path, out / ("result" + ext), processor, progress=False, on_frame=on_frame,
                                        encode=EncodeOptions(operation=op.name))
             finally:
                 processor.tracker.close()
         t = report.timings
         note = (f"{report.frames} frames, faces edited in {t.frames_with_faces}"
                 + ("; no face found in any frame: the video was copied unchanged" if not t.frames_with_faces else ""))
-        return {"result": f"/files/{out.name}/result.mp4", "before_video": up.get("video"),
-                "before": f"/files/{key}/before.jpg", "download": Path(up["name"]).stem + f"_{spec.name}.mp4",
+        return {"result": f"/files/{out.name}/result{ext}", "before_video": up.get("video"),
+                "before": f"/files/{key}/before.jpg", "download": Path(up["name"]).stem + f"_{spec.name}{ext}",
                 "faces": t.frames_with_faces, "frames_out": report.frames, "note": note, "warnings": []}
 
     def _pick_reference(self, folder: Path, boxes: list, pick: list[int], out: Path) -> Path:
@@ -385,6 +391,9 @@ class WebApp:
         from ..pipeline import make_processor
 
         spec, tracking, _ = self.parse(fields)
+        with self._lock:
+            if len(self.live) >= MAX_LIVE_SESSIONS:
+                raise FacecanvasError(f"{len(self.live)} webcams are already live on this server; stop one first")
         op = self.registry.build(spec, video=True)  # a live session keeps its own tracks
         sid = new_id()
         with self._lock:
@@ -415,6 +424,19 @@ class WebApp:
             s = self.live.pop(sid, None)
         if s is not None:
             s["processor"].tracker.close()
+
+
+MP4_AUDIO = frozenset({"aac", "mp3", "mp2", "opus", "alac", "ac3", "eac3", "flac"})
+
+
+def _audio_codecs(path: Path) -> set[str]:
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            return {s.codec_context.name for s in c.streams.audio}
+    except Exception:  # noqa: BLE001 - process_video reports a bad file with its own line
+        return set()
 
 
 def _iou(a, b) -> float:
