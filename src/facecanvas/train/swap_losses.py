@@ -10,7 +10,8 @@ AEI-Net: ``L_AEI = L_adv + λ_att L_att + λ_id L_id + λ_rec L_rec`` with the p
 * ``L_att = ½ Σ_k ||z_att^k(Ŷ) − z_att^k(X_t)||²``. **Deviation in scale only**: each level's squared
   distance is the *mean* over its elements, not the sum (a sum over ~10^6 activations would dwarf the other
   terms at the paper's λ); the target's attributes are not detached, as in the paper.
-* ``L_rec = ½ ||Ŷ − X_t||²`` on the samples with X_s = X_t only, 0 otherwise (per-pixel mean again).
+* ``L_rec = ½ ||Ŷ − X_t||²`` on the samples with X_s = X_t only (per-pixel mean again, averaged over those
+  samples).
 
 HEAR-Net: ``L_HEAR = L_id + L_chg + L_rec`` (all weights 1, as the paper): ``L_chg = |Y − Ŷ_{s,t}|`` (L1,
 mean), ``L_rec`` and ``L_id`` as above on the refined Y.
@@ -40,10 +41,12 @@ def attribute_loss(z_out: list[torch.Tensor], z_tgt: list[torch.Tensor]) -> torc
 
 
 def reconstruction_loss(y: torch.Tensor, target: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
-    """½ mean squared error over the X_s = X_t samples (``same`` N of 0/1), averaged over the batch as the
-    paper's indicator: 0 for a batch without such samples."""
+    """½ mean squared error averaged over the X_s = X_t samples (``same``: N of 0/1); 0 for a batch without
+    any. Averaged over those samples, not the whole batch (as the public reimplementations): with 20 % of
+    such samples a whole-batch mean would weigh L_rec 5x less than λ_rec says."""
     per = 0.5 * ((y - target) ** 2).flatten(1).mean(1)
-    return (per * same.to(per)).mean()
+    same = same.to(per)
+    return (per * same).sum() / same.sum().clamp_min(1.0)
 
 
 def change_loss(y: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
