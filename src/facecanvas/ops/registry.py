@@ -14,6 +14,7 @@ BUILTIN: Mapping[str, str] = {
     "erase": "facecanvas.ops.erase",
     "effect": "facecanvas.ops.effect",
     "passthrough": "facecanvas.ops.passthrough",
+    "swap": "facecanvas.ops.swap",
 }
 
 

@@ -1,0 +1,126 @@
+"""``swap``: one person's identity (a source photo) on the target faces; pose, expression, gaze, lighting,
+background and occluders stay the target's (facecanvas.swap)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ...analysis.face import Face
+from ...errors import InputError
+from ..base import Operation, OpResult, Options, option
+
+METHODS = ("mesh", "naive", "aei")
+DEFAULT_AEI_MODEL = "faceshifter_aei.onnx"  # in facecanvas/models when the learned model is shipped
+
+
+@dataclass(frozen=True)
+class SwapOptions(Options):
+    source: str = option("", "photo(s) of the person to put on the faces: one path, or several separated "
+                         f"by commas or '{os.pathsep}' (the best one gives the texture)", metavar="PHOTO")
+    method: str = option("mesh", "mesh: the source's texture on the target's face mesh (no training); "
+                         "naive: a 5-point paste with Poisson blending (the baseline); aei: the learned "
+                         "FaceShifter model (needs its ONNX file)", choices=METHODS)
+    model: str | None = option(None, "ONNX weights of --method aei (default: the shipped model)", metavar="ONNX")
+    shape: float = option(0.5, "how much of the source's face shape to take (0: the target's mesh; 1: the "
+                          "source's shape in the target's pose; eyes and mouth keep the target's opening)",
+                          min=0.0, max=1.0, metavar="X")
+    blend: float = option(1.0, "swap strength: 1 = the full swap, lower mixes the target face back in",
+                          min=0.0, max=1.0, metavar="X")
+    occlusion: str = option("auto", "keep things in front of the face: auto (the face parser if installed, "
+                            "else a colour heuristic), parser, heuristic, off",
+                            choices=("auto", "parser", "heuristic", "off"))
+    watermark: bool = option(False, "draw a small visible 'facecanvas swap' mark in the bottom-right corner")
+
+    def check(self) -> None:
+        if self.model is not None and self.method != "aei":
+            raise InputError("--model is for --method aei")
+
+
+class SwapOperation(Operation):
+    name = "swap"
+    summary = "put one person's face (a source photo) on every face, keeping pose, expression and lighting"
+    Options = SwapOptions
+
+    def __init__(self, options: SwapOptions | None = None, *, video: bool = False, source=None, analyzer=None):
+        """``source``: a prepared ``SourceFace`` (or anything ``as_source`` takes) instead of
+        ``options.source``; the photos are read and prepared here, once."""
+        super().__init__(options)
+        from ...swap import MeshSwapper, SwapSettings, as_source
+
+        o = self.options
+        if source is None and not o.source:
+            raise InputError("--source: give a photo of the person to put on the faces")
+        if o.method == "aei":
+            path = Path(o.model) if o.model else _default_aei_path()
+            if not path.is_file():
+                raise InputError(f"{path}: the learned swap model (--method aei) is not trained or not installed; "
+                                 "use --method mesh (the default)")
+            raise InputError(f"{path}: --method aei is not wired to the learned model yet; use --method mesh")
+        self.video = video
+        self.source = as_source(source if source is not None else o.source, analyzer)
+        self.settings = SwapSettings(shape=o.shape, blend=o.blend,
+                                     occlusion="off" if o.occlusion == "off" else o.occlusion)
+        self._mesh = MeshSwapper(self.source, self.settings)
+        self._tracks: dict = {}
+
+    def apply(self, frame: np.ndarray, faces: list[Face]) -> OpResult:
+        from ...swap.compose import TrackState, naive_swap_face
+
+        out = frame.copy()
+        done, skipped, seen, boxes = 0, [], set(), []
+        for i, face in enumerate(faces):
+            key = getattr(face, "track_id", -1)
+            state = None
+            if key is not None and key >= 0:
+                state = self._tracks.setdefault(key, TrackState())
+                seen.add(key)
+            if self.options.method == "naive":
+                info = naive_swap_face(out, face, self.source, self.settings, state)
+            else:
+                info = self._mesh.swap(out, face, state)
+            if info is None:
+                skipped.append(f"face {i + 1} is too small or off the picture")
+                continue
+            boxes.append((info.box, info.alpha))
+            done += 1
+        for k in [k for k in self._tracks if k not in seen]:
+            del self._tracks[k]
+        if self.options.watermark:
+            draw_watermark(out)
+        return OpResult(out, done, skipped, mask_of=lambda: swapped_mask(frame.shape, boxes))
+
+    def reset(self) -> None:
+        self._tracks = {}
+
+
+def swapped_mask(shape, boxes) -> np.ndarray:
+    """HxW uint8, 255 where the swap changed pixels (alpha above 2 %)."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for (x0, y0, x1, y1), alpha in boxes:
+        np.maximum(mask[y0:y1, x0:x1], (alpha > 0.02).astype(np.uint8) * 255, out=mask[y0:y1, x0:x1])
+    return mask
+
+
+def _default_aei_path() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("facecanvas") / "models" / DEFAULT_AEI_MODEL))
+
+
+def draw_watermark(img: np.ndarray, text: str = "facecanvas swap") -> None:
+    """A small, legible corner mark (white text on a dark shadow), scaled to the picture."""
+    h, w = img.shape[:2]
+    scale = max(0.35, min(h, w) / 900)
+    th = max(1, round(scale * 1.6))
+    (tw, tht), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, th)
+    org = (max(0, w - tw - round(8 * scale) - 2), max(tht + 1, h - base - round(8 * scale)))
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), th + 2, cv2.LINE_AA)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), th, cv2.LINE_AA)
+
+
+OPERATION = SwapOperation

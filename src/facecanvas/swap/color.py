@@ -1,0 +1,70 @@
+"""Colour: skin masks from the mesh, LAB statistics on skin pixels only, and Reinhard-style transfer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..analysis import landmark_groups as lg
+
+# Parts that are not skin; their hulls are cut out of the face oval (with a margin) before statistics.
+_NOT_SKIN = ("right_brow", "left_brow", "right_eye", "left_eye", "lips")
+
+
+def skin_mask(points: np.ndarray, shape: tuple[int, int], offset: tuple[float, float] = (0.0, 0.0),
+              margin: float = 0.06) -> np.ndarray:
+    """HxW bool: the face oval minus brows, eyes, lips and nostrils (each grown by ``margin`` x eye
+    distance), for landmarks ``points`` (478, 2+) shifted by ``-offset`` into the array's frame."""
+    p = np.asarray(points, np.float64)[:, :2] - offset
+    iod = float(np.linalg.norm(p[lg.LEFT_IRIS[0]] - p[lg.RIGHT_IRIS[0]])) or 1.0
+    m = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(p[list(lg.FACE_OVAL)]).astype(np.int32)], 255)
+    m = cv2.erode(m, np.ones((3, 3), np.uint8), iterations=max(1, int(0.05 * iod)))
+    cut = np.zeros_like(m)
+    for g in _NOT_SKIN:
+        cv2.fillConvexPoly(cut, cv2.convexHull(np.round(p[list(lg.GROUPS[g])]).astype(np.int32)), 255)
+    # Nostrils and the nose's underside shade differently from the cheeks.
+    cv2.fillConvexPoly(cut, cv2.convexHull(np.round(p[[98, 97, 2, 326, 327, 94, 19]]).astype(np.int32)), 255)
+    r = max(1, int(round(margin * iod)))
+    cut = cv2.dilate(cut, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return (m > 0) & (cut == 0)
+
+
+@dataclass(frozen=True)
+class LabStats:
+    mean: np.ndarray  # (3,) float32, OpenCV 8-bit LAB scale
+    std: np.ndarray  # (3,)
+
+    def blend(self, other: "LabStats", keep: float) -> "LabStats":
+        """``keep`` of self plus ``1 - keep`` of other (a running average over a track's frames)."""
+        return LabStats(keep * self.mean + (1 - keep) * other.mean, keep * self.std + (1 - keep) * other.std)
+
+
+def lab_stats(bgr: np.ndarray, mask: np.ndarray) -> LabStats | None:
+    """Robust LAB mean/std of the masked pixels: pixels more than 3 robust deviations (MAD) from the
+    median in any channel are dropped first (specular highlights, stray hair, an object in front of the
+    cheek). None when too few pixels."""
+    px = bgr[mask]
+    if len(px) < 30:
+        return None
+    lab = cv2.cvtColor(px.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+    med = np.median(lab, 0)
+    mad = np.median(np.abs(lab - med), 0) * 1.4826 + 1.0
+    keep = (np.abs(lab - med) <= 3 * mad).all(1)
+    if keep.sum() >= 30:
+        lab = lab[keep]
+    return LabStats(lab.mean(0), lab.std(0) + 1e-3)
+
+
+def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 2.0,
+             strength: float = 1.0) -> np.ndarray:
+    """``bgr`` (a texture with ``src``'s statistics) recoloured to ``dst``'s: per LAB channel
+    (x - mean_s) * std_d / std_s + mean_d, the std ratio clamped to [1/max_ratio, max_ratio]."""
+    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
+    ratio = np.clip(dst.std / src.std, 1 / max_ratio, max_ratio).astype(np.float32)
+    out = lab * ratio + (dst.mean - src.mean * ratio).astype(np.float32)
+    if strength < 1:
+        out = strength * out + (1 - strength) * lab
+    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)

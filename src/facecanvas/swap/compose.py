@@ -1,0 +1,377 @@
+"""One face swapped: the source texture on the target's mesh, recoloured, blended, occluders on top.
+
+``swap_face(out, face, source, settings, state)`` edits ``out`` in place, inside the face's box only:
+
+1. geometry: the target's 468-point mesh, optionally moved towards the source's own shape
+   (``settings.shape``: the source mesh brought into the target's pose by a 3D similarity; eyes and
+   lips move only as rigid wholes and the face outline stays put, so gaze, lid and lip articulation
+   and pose stay the target's);
+2. texture: the source's canonical crop warped piecewise-affinely onto that mesh (triangle raster,
+   nearer triangles on top; a pyramid level near the target's scale, so small faces do not alias);
+3. colour: LAB mean/std transfer from the source's skin to the target's (skin pixels only);
+4. the target's own eye interiors (between the lids) and open inner mouth go back in;
+5. seamless blend: the difference to the target on the blend region's border is spread over the
+   region as a harmonic membrane (Poisson blending's correction, solved at low resolution), then a
+   feathered alpha; the region is the face oval minus a margin, so nothing outside it changes;
+6. occluders (hands, hair, glasses, a microphone) stay on top: from the learned face parser when its
+   model is installed, else from where the target differs grossly from the recoloured source at a
+   coarse scale (``occluder_mask``; see its note for what that heuristic can and cannot see).
+
+``naive_swap_face`` is the baseline: the source crop put on the target by a 5-point similarity and
+Poisson-blended inside the target's face oval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..analysis import landmark_groups as lg
+from ..analysis.align import fit_similarity
+from ..analysis.face import Face
+from ..blend.poisson import membrane, poisson_blend
+from ..masks.parts import feather
+from .color import LabStats, lab_stats, skin_mask, transfer
+from .mesh_warp import MESH_POINTS, PiecewiseWarp, remap, triangles
+from .source import SourceFace
+
+# Lid margins (the visible eyeball) and the lips' inner edge (teeth, tongue): kept from the target.
+RIGHT_EYE_OPENING = lg.RIGHT_EYE[:16]
+LEFT_EYE_OPENING = lg.LEFT_EYE[:16]
+_RIGHT_EYE_ALL = tuple(lg.RIGHT_EYE) + tuple(lg.RIGHT_IRIS)
+_LEFT_EYE_ALL = tuple(lg.LEFT_EYE) + tuple(lg.LEFT_IRIS)
+_LIPS_ALL = tuple(lg.LIPS) + tuple(lg.INNER_LIPS)
+OCCLUSION = ("auto", "parser", "heuristic", "off")
+
+
+@dataclass(frozen=True)
+class SwapSettings:
+    shape: float = 0.5  # 0: the target's mesh; 1: the source's shape in the target's pose
+    blend: float = 1.0  # 1: the full swap; lower mixes the target back in
+    color: float = 1.0  # strength of the LAB colour transfer
+    margin: float = 0.04  # the blend region stops this fraction of the eye distance inside the oval
+    feather: float = 0.10  # alpha ramp width, fraction of the eye distance
+    occlusion: str = "auto"
+    occluder_threshold: float = 6.0  # chroma distance from the target's skin (robust deviations): an occluder
+    keep_eyes: bool = True
+    keep_mouth: bool = True
+
+
+@dataclass
+class TrackState:
+    """What a track carries between frames: the target's skin colour, averaged (no flicker)."""
+
+    skin: LabStats | None = None
+
+
+@dataclass
+class SwapInfo:
+    box: tuple[int, int, int, int]
+    alpha: np.ndarray  # float32 over ``box``: how much of each pixel is the swap
+    occluder: np.ndarray | None = None  # float32 over ``box``
+    timings: dict = field(default_factory=dict)
+
+
+def _umeyama3(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity (scale, R, t) with dst ~ scale * R @ src + t for (N, 3) point sets."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    sign = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1
+    rot = u @ np.diag(sign) @ vt
+    scale = float((sig * sign).sum() / s.var(0).sum())
+    return scale, rot, mu_d - scale * rot @ mu_s
+
+
+def target_geometry(target: np.ndarray, source: np.ndarray, shape: float) -> np.ndarray:
+    """(478, 2) destination mesh: ``target`` (478, 3) moved by ``shape`` towards ``source`` (478, 3)
+    brought into the target's pose. Eyes (with irises) and lips move as rigid wholes, the face
+    outline does not move."""
+    t2 = target[:, :2].astype(np.float64)
+    if shape <= 0:
+        return t2.copy()
+    sc, rot, tr = _umeyama3(source[:MESH_POINTS].astype(np.float64), target[:MESH_POINTS].astype(np.float64))
+    posed = (sc * source.astype(np.float64) @ rot.T + tr)[:, :2]
+    d = posed - t2
+    for group, ref in ((_RIGHT_EYE_ALL, lg.RIGHT_EYE), (_LEFT_EYE_ALL, lg.LEFT_EYE), (_LIPS_ALL, lg.LIPS)):
+        d[list(group)] = d[list(ref)].mean(0)
+    d[list(lg.FACE_OVAL)] = 0.0
+    return t2 + shape * d
+
+
+def face_box(points: np.ndarray, shape: tuple[int, int], pad: int = 3) -> tuple[int, int, int, int]:
+    p = points[:MESH_POINTS, :2]
+    h, w = shape[:2]
+    x0, y0 = np.floor(p.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(p.max(0)).astype(int) + pad
+    return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+
+
+def blend_region(points: np.ndarray, box, margin_px: float) -> np.ndarray:
+    """HxW bool over ``box``: the face oval eroded by ``margin_px``."""
+    x0, y0, x1, y1 = box
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(m, [np.round((points[list(lg.FACE_OVAL), :2] - (x0, y0)) * 16).astype(np.int32)], 255,
+                 lineType=cv2.LINE_8, shift=4)
+    r = int(round(margin_px))
+    if r > 0:
+        m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return m > 0
+
+
+def openings_mask(points: np.ndarray, box, eyes: bool = True, mouth: bool = True) -> np.ndarray:
+    """uint8 over ``box``: 1 inside the eye openings (between the lids), 2 inside the open mouth."""
+    x0, y0, x1, y1 = box
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    off = np.array([x0, y0])
+    if eyes:
+        for g in (RIGHT_EYE_OPENING, LEFT_EYE_OPENING):
+            cv2.fillPoly(m, [np.round((points[list(g), :2] - off) * 16).astype(np.int32)], 1, shift=4)
+    if mouth:
+        cv2.fillPoly(m, [np.round((points[list(lg.INNER_LIPS), :2] - off) * 16).astype(np.int32)], 2, shift=4)
+    return m
+
+
+def _low_res_membrane(diff: np.ndarray, region: np.ndarray, side: int = 80) -> np.ndarray:
+    """The harmonic fill of ``diff`` (HxWx3 float32, meaningful just outside ``region``) over ``region``,
+    solved at about ``side`` px and brought back up: the smooth correction of Poisson blending."""
+    h, w = region.shape
+    k = max(1.0, max(h, w) / side)
+    if k == 1.0:
+        return membrane(diff, region, sweeps=24)
+    sw, sh = max(3, round(w / k)), max(3, round(h / k))
+    r_small = cv2.resize(region.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0.02
+    # Boundary values: the mean over the known pixels of each low-res cell.
+    known = (~region).astype(np.float32)
+    num = cv2.resize(diff * known[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
+    den = cv2.resize(known, (sw, sh), interpolation=cv2.INTER_AREA)[..., None]
+    vals = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0).astype(np.float32)
+    if r_small.all():
+        r_small[[0, -1], :] = False
+        r_small[:, [0, -1]] = False
+    mem = membrane(vals, r_small, sweeps=24)
+    return cv2.resize(mem, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+
+
+def _parser_occluders(image: np.ndarray, face: Face, box) -> np.ndarray | None:
+    """Occluder probability over ``box`` from the learned face parser, when it is installed."""
+    parser = _face_parser()
+    if parser is None:
+        return None
+    from ..analysis.align import align_face
+    from ..masks import face_parser as fp
+
+    t = align_face(face.five_points(), parser.input_size)  # the network's own size: no resizing
+    lg_ = parser.logits(t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR))
+    lg_ -= lg_.max(2, keepdims=True)
+    e = np.exp(lg_)
+    occ = e[..., list(OCCLUDER_CLASSES(fp))].sum(-1) / e.sum(-1)
+    occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1)  # only what the parser is sure of
+    return t.unwarp_roi(occ.astype(np.float32), box)
+
+
+_PARSER = []
+PARSER_CONFIDENCE = 0.55  # occluder probability where the target starts to be kept
+
+
+def OCCLUDER_CLASSES(fp):  # noqa: N802 - a constant that needs the module
+    """Parser classes that cover the face: hair (a fringe), glasses, a hat, another object."""
+    return (fp.HAIR, fp.GLASSES, fp.HAT, fp.OTHER)
+
+
+def _face_parser():
+    if not _PARSER:
+        try:
+            from ..masks import face_parser as fp
+
+            _PARSER.append(fp.FaceParser() if fp.default_model_path().is_file() else None)
+        except Exception:  # noqa: BLE001 - not landed, no model, no onnxruntime: the heuristic serves
+            _PARSER.append(None)
+    return _PARSER[0]
+
+
+def occluder_mask(target: np.ndarray, region: np.ndarray, skip: np.ndarray, lips: np.ndarray, skin: LabStats,
+                  iod: float, threshold: float) -> np.ndarray:
+    """float32 0..1: pixels of the face region whose colour the target's own face cannot have.
+
+    HEAR-Net keeps the target where the swap cannot reproduce it (the error of a self-swap). A mesh
+    warp reproduces any target exactly, so here the model of "the target's face" is its own skin
+    colour: the chroma (LAB a, b) of every pixel against the robust mean and spread of the target's
+    skin, in robust deviations, lightly blurred; lips may be redder than skin, never bluer or greener.
+    Brows, eyes (lids, lashes) and the open mouth (``skip``) are not judged. Small or thin blobs are
+    dropped. It sees opaque objects whose colour differs from the skin (a microphone, a cup, a
+    coloured card, sunglasses, a scarf); shading does not count (lightness is left out), so neither
+    does a dark beard. A hand of the face's own skin tone looks like skin and is swapped over: that
+    needs the face parser."""
+    if threshold <= 0:
+        return np.zeros(region.shape, np.float32)
+    lab = cv2.cvtColor(target, cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab = cv2.GaussianBlur(lab, (0, 0), max(0.8, 0.03 * iod))
+    sd = np.maximum(skin.std[1:], 2.5)
+    za = (lab[..., 1] - skin.mean[1]) / sd[0]
+    zb = (lab[..., 2] - skin.mean[2]) / sd[1]
+    za = np.where(lips & (za > 0), 0.0, za)  # redder lips are lips
+    z = np.sqrt(za * za + zb * zb)
+    hard = (z > threshold) & region & ~skip
+    if not hard.any():
+        return np.zeros(region.shape, np.float32)
+    r = max(1, int(0.06 * iod))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    hard = cv2.morphologyEx(hard.astype(np.uint8), cv2.MORPH_OPEN, k)
+    n, lab_ids, stats, _ = cv2.connectedComponentsWithStats(hard)
+    keep = np.zeros(n, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= (0.2 * iod) ** 2
+    hard = keep[lab_ids].astype(np.uint8)
+    if not hard.any():
+        return np.zeros(region.shape, np.float32)
+    # Grow into the object's softer edge (half the threshold), a little past it, and soften.
+    soft = ((z > 0.5 * threshold) & region).astype(np.uint8) & cv2.dilate(hard, k, iterations=3)
+    soft = cv2.dilate(soft | hard, k)
+    return cv2.GaussianBlur(soft.astype(np.float32), (0, 0), max(1.0, 0.03 * iod))
+
+
+class MeshSwapper:
+    """The mesh swap with one prepared source; call it per face (``swap``)."""
+
+    def __init__(self, source: SourceFace, settings: SwapSettings = SwapSettings()):
+        self.source = source
+        self.settings = settings
+        self.tris = triangles(source.points)
+        self.warper = PiecewiseWarp(self.tris)
+        self._src_iod = float(np.linalg.norm(source.points[lg.LEFT_IRIS[0], :2] - source.points[lg.RIGHT_IRIS[0], :2]))
+
+    def swap(self, out: np.ndarray, face: Face, state: TrackState | None = None) -> SwapInfo | None:
+        """Swap ``face`` in ``out`` (edited in place). None when the face is too small or off the image."""
+        s = self.settings
+        tgt = np.asarray(face.landmarks, np.float64)
+        iod = face.interocular
+        box = face_box(tgt, out.shape)
+        x0, y0, x1, y1 = box
+        if x1 - x0 < 8 or y1 - y0 < 8 or iod < 4:
+            return None
+        target = out[y0:y1, x0:x1].copy()
+        dst = target_geometry(tgt, self.source.points, s.shape)
+        # Texture: source crop -> destination mesh, sampled from the pyramid level nearest the scale.
+        level, lscale = self.source.level_for(iod / max(self._src_iod, 1e-6))
+        ids = self.warper.raster(dst, box, depth=tgt[:, 2])
+        aff = _affines(self.source.points, dst, self.tris)
+        mx, my = self.warper.apply(ids, aff, box, src_scale=lscale)
+        warped = remap(level, mx, my)
+        valid = ids >= 0
+        # Colour: the source's skin statistics -> the target's (averaged along a track).
+        tskin = lab_stats(target, skin_mask(dst, target.shape, (x0, y0)))
+        if tskin is not None and state is not None:
+            state.skin = tskin if state.skin is None else state.skin.blend(tskin, 0.8)
+            tskin = state.skin
+        if tskin is not None and s.color > 0:
+            warped = transfer(warped, self.source.skin, tskin, strength=s.color)
+        region = blend_region(dst, box, s.margin * iod) & valid
+        if region.sum() < 16:
+            return None
+        # The target's own eyes and inner mouth, moved with their (rigid) share of the geometry change.
+        opening = openings_mask(dst, box, s.keep_eyes, s.keep_mouth)
+        inner = _moved_target(target, tgt[:, :2], dst, box, opening)
+        swapped = warped.astype(np.float32)
+        # Seamless: spread the border mismatch over the region (Poisson's membrane), then feather.
+        diff = target.astype(np.float32) - swapped
+        swapped += _low_res_membrane(np.where(region[..., None], 0.0, diff).astype(np.float32), region)
+        # Occluders: things in front of the target's face stay the target's.
+        occ = None
+        if s.occlusion in ("auto", "parser"):
+            occ = _parser_occluders(out, face, box)
+        if s.occlusion in ("auto", "heuristic") and tskin is not None:
+            skip = np.zeros(opening.shape, np.uint8)
+            for g in ("right_brow", "left_brow", "right_eye", "left_eye"):
+                cv2.fillConvexPoly(skip, cv2.convexHull(np.round(dst[list(lg.GROUPS[g])] - (x0, y0)).astype(np.int32)), 1)
+            skip = cv2.dilate(skip | (opening == 1), np.ones((3, 3), np.uint8), iterations=max(1, int(0.06 * iod)))
+            lips = np.zeros(opening.shape, np.uint8)
+            cv2.fillPoly(lips, [np.round(dst[list(lg.LIPS)] - (x0, y0)).astype(np.int32)], 1)
+            lips = cv2.dilate(lips, np.ones((3, 3), np.uint8), iterations=max(1, int(0.04 * iod))) > 0
+            heur = occluder_mask(target, region, (skip > 0) | (opening == 2), lips, tskin, iod, s.occluder_threshold)
+            occ = heur if occ is None else np.maximum(occ, heur)
+        # Where the source's own face was covered (its hair, glasses, a hand), there is no texture to give.
+        if self.source.occluded is not None and s.occlusion != "off":
+            socc = remap(self.source.occluded_level(lscale), mx, my)
+            occ = socc if occ is None else np.maximum(occ, socc)
+        if inner is not None:
+            ia = cv2.GaussianBlur((opening > 0).astype(np.float32), (0, 0), max(0.6, 0.02 * iod))[..., None]
+            swapped = swapped * (1 - ia) + inner.astype(np.float32) * ia
+        alpha = feather(region, max(1.0, s.feather * iod)) * np.float32(s.blend)
+        if occ is not None:
+            alpha *= 1 - np.clip(occ, 0, 1)
+        a3 = alpha[..., None]
+        mixed = swapped * a3 + target.astype(np.float32) * (1 - a3)
+        res = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+        out[y0:y1, x0:x1] = np.where(a3 > 0, res, target)
+        return SwapInfo(box, alpha, occ)
+
+
+def _affines(src_pts: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    from .mesh_warp import triangle_affines
+
+    return triangle_affines(np.asarray(src_pts, np.float64), dst, tris)
+
+
+def _moved_target(target: np.ndarray, tgt2: np.ndarray, dst: np.ndarray, box, opening: np.ndarray) -> np.ndarray | None:
+    """The target's pixels for the openings, moved by the translation each opening got (eyes, lips)."""
+    if not opening.any():
+        return None
+    x0, y0 = box[0], box[1]
+    h, w = opening.shape
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = gx.copy(), gy.copy()
+    moves = []
+    d_r = (dst[list(lg.RIGHT_EYE)] - tgt2[list(lg.RIGHT_EYE)]).mean(0)
+    d_l = (dst[list(lg.LEFT_EYE)] - tgt2[list(lg.LEFT_EYE)]).mean(0)
+    d_m = (dst[list(lg.LIPS)] - tgt2[list(lg.LIPS)]).mean(0)
+    if np.abs(np.concatenate([d_r, d_l, d_m])).max() < 1e-3:
+        return target
+    # Which opening a pixel belongs to: the eye nearer in x for label 1, the mouth for 2.
+    cx = (dst[lg.RIGHT_IRIS[0], 0] + dst[lg.LEFT_IRIS[0], 0]) / 2 - x0
+    moves = [((opening == 1) & (gx < cx), d_r), ((opening == 1) & (gx >= cx), d_l), (opening == 2, d_m)]
+    for m, d in moves:
+        mx[m] -= d[0]
+        my[m] -= d[1]
+    return cv2.remap(target, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def naive_swap_face(out: np.ndarray, face: Face, source: SourceFace, settings: SwapSettings = SwapSettings(),
+                    state: TrackState | None = None) -> SwapInfo | None:
+    """Baseline: the source's canonical crop by a 5-point similarity onto the target, LAB-recoloured,
+    Poisson-blended (exact border) inside the target's face oval minus the margin."""
+    tgt = np.asarray(face.landmarks, np.float64)
+    iod = face.interocular
+    box = face_box(tgt, out.shape)
+    x0, y0, x1, y1 = box
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    from ..analysis.face import Face as _F  # noqa: F401 - type only
+    src5 = _five(source.points)
+    m = fit_similarity(src5, face.five_points() - (x0, y0))
+    target = out[y0:y1, x0:x1].copy()
+    warped = cv2.warpAffine(source.texture, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    tskin = lab_stats(target, skin_mask(tgt, target.shape, (x0, y0)))
+    if tskin is not None:
+        warped = transfer(warped, source.skin, tskin, strength=settings.color)
+    # The source's own oval, moved the same way: never paste the source's background.
+    src_oval = source.points[list(lg.FACE_OVAL), :2] @ m[:, :2].T + m[:, 2]
+    so = np.zeros(target.shape[:2], np.uint8)
+    cv2.fillPoly(so, [np.round(src_oval).astype(np.int32)], 255)
+    region = blend_region(tgt, box, settings.margin * iod) & (so > 0)
+    if region.sum() < 16:
+        return None
+    res = poisson_blend(target, warped, region)
+    res = np.clip(np.round(res), 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = np.where(region[..., None], res, target)
+    return SwapInfo(box, region.astype(np.float32))
+
+
+def _five(points: np.ndarray) -> np.ndarray:
+    eyes = points[[lg.RIGHT_IRIS[0], lg.LEFT_IRIS[0]], :2]
+    rest = points[[lg.NOSE_TIP, lg.MOUTH_RIGHT_CORNER, lg.MOUTH_LEFT_CORNER], :2]
+    return np.vstack([eyes, rest])

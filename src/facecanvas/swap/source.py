@@ -1,0 +1,230 @@
+"""The identity to put on target faces: ``SourceFace``, prepared once from one or several photos.
+
+    src = SourceFace.from_paths(["anna.jpg", "anna2.jpg"])   # each photo: its one face
+    src = SourceFace.from_image(bgr)                         # an array (its largest face)
+
+Each photo must show one person: a photo with no face is a ``NoFaceError`` (exit 3), one with several
+faces of similar size an ``InputError`` (exit 2), both naming the file. Tight crops (a face filling
+the picture, e.g. 112 px ArcFace crops) are enlarged and framed before detection, as the identity
+module does (``pad_for_detection``).
+
+With several photos, the texture comes from the best one (``quality``: large, frontal, sharp) and the
+SFace embeddings of all of them are averaged (``embedding``, for reports and the learned model).
+Everything a frame needs (the canonical texture crop and its pyramid, the mesh in the crop's frame, the
+skin colour statistics) is computed here, once, never per frame.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..analysis.align import align_face
+from ..analysis.face import Face
+from ..errors import InputError, NoFaceError
+from .color import LabStats, lab_stats, skin_mask
+
+TEXTURE_SIZE = 512  # side of the canonical source crop (the whole head)
+SECOND_FACE = 0.45  # a second face at least this fraction of the largest's size: "several faces"
+
+
+def split_sources(spec) -> list[str]:
+    """"a.jpg,b.jpg" / "a.jpg:b.jpg" (os.pathsep) / a list -> paths. A comma inside a file name that
+    exists as given is kept."""
+    if isinstance(spec, (list, tuple)):
+        out = []
+        for s in spec:
+            out.extend(split_sources(s))
+        return out
+    spec = str(spec).strip()
+    if not spec:
+        return []
+    if Path(spec).exists():
+        return [spec]
+    parts = [p.strip() for p in re.split("[," + re.escape(os.pathsep) + "]", spec)]
+    return [p for p in parts if p]
+
+
+def quality(bgr: np.ndarray, face: Face) -> float:
+    """How good a texture this face makes: size (up to 256 px), frontality, sharpness."""
+    size = min(face.detection.size, 256.0) / 256.0
+    frontal = math.cos(math.radians(min(abs(face.pose.yaw), 80))) * math.cos(math.radians(min(abs(face.pose.pitch), 80)))
+    t = align_face(face.five_points(), 128)
+    gray = cv2.cvtColor(t.warp(bgr, cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    sharp = min(1.0, float(cv2.Laplacian(gray, cv2.CV_32F)[32:96, 32:96].var()) / 200.0)
+    return float(size * frontal ** 2 * (0.5 + 0.5 * sharp))
+
+
+def _detect_one(bgr: np.ndarray, analyzer, name: str) -> tuple[np.ndarray, Face]:
+    """(the image detection ran on, its one face); tight crops are padded first."""
+    from ..analysis.identity import is_tight, pad_for_detection
+
+    faces = analyzer.detect(bgr)
+    if is_tight(bgr, faces):
+        padded = pad_for_detection(bgr, 0.5)
+        pf = analyzer.detect(padded)
+        if pf or not faces:
+            bgr, faces = padded, pf
+    if not faces:
+        raise NoFaceError(f"{name}: no face found in the source photo")
+    faces = sorted(faces, key=lambda f: -f.detection.size)
+    if len(faces) > 1 and faces[1].detection.size >= SECOND_FACE * faces[0].detection.size:
+        raise InputError(f"{name}: {len(faces)} faces in the source photo; give a photo of one person "
+                         "(crop it to the face you want)")
+    return bgr, faces[0]
+
+
+@dataclass
+class SourceFace:
+    """A prepared source identity. ``texture``: canonical crop (TEXTURE_SIZE); ``points``: (478, 3) mesh in
+    that crop's pixels; ``levels``: the texture and its half-size copies (for small targets)."""
+
+    texture: np.ndarray
+    points: np.ndarray
+    skin: LabStats
+    name: str = "source"
+    embedding: np.ndarray | None = None  # mean unit SFace vector of every photo given
+    photos: int = 1
+    face: Face | None = None  # the chosen face, in ``image``'s pixels
+    image: np.ndarray | None = None  # the photo (padded when it was a tight crop) the texture came from
+    levels: list[np.ndarray] = field(default_factory=list)
+    occluded: np.ndarray | None = None  # float32 0..1 over the texture: the source's face covered (parser)
+    _occ_levels: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def occluded_level(self, level_scale: float) -> np.ndarray:
+        """``occluded`` at the pyramid level of scale ``level_scale`` (as ``level_for`` returned)."""
+        if not self._occ_levels:
+            self._occ_levels = [self.occluded]
+            while len(self._occ_levels) < len(self.levels):
+                self._occ_levels.append(cv2.pyrDown(self._occ_levels[-1]))
+        k = int(round(-math.log2(level_scale)))
+        return self._occ_levels[min(k, len(self._occ_levels) - 1)]
+
+    @classmethod
+    def from_face(cls, bgr: np.ndarray, face: Face, name: str = "source", size: int = TEXTURE_SIZE) -> "SourceFace":
+        t = align_face(face.five_points(), size)
+        tex = t.warp(bgr, cv2.INTER_CUBIC if t.scale > 1 else cv2.INTER_AREA)
+        pts = np.zeros((len(face.landmarks), 3), np.float32)
+        pts[:, :2] = t.to_crop(face.landmarks[:, :2])
+        pts[:, 2] = face.landmarks[:, 2] * t.scale
+        skin = lab_stats(tex, skin_mask(pts, tex.shape))
+        if skin is None:
+            raise NoFaceError(f"{name}: the source face is too small to use")
+        levels = [tex]
+        while levels[-1].shape[0] > 64:
+            levels.append(cv2.pyrDown(levels[-1]))
+        return cls(tex, pts, skin, name, face=face, image=bgr, levels=levels,
+                   occluded=source_occluders(bgr, face, t))
+
+    @classmethod
+    def from_image(cls, bgr: np.ndarray, analyzer=None, name: str = "source", embed: bool = True) -> "SourceFace":
+        if not isinstance(bgr, np.ndarray) or bgr.dtype != np.uint8 or bgr.ndim != 3 or bgr.shape[2] != 3:
+            raise InputError(f"{name}: expected an HxWx3 uint8 BGR image")
+        with _analyzer(analyzer) as a:
+            img, face = _detect_one(bgr, a, name)
+        src = cls.from_face(img, face, name)
+        if embed:
+            src.embedding = _embed([(img, face)])
+        return src
+
+    @classmethod
+    def from_paths(cls, paths, analyzer=None, embed: bool = True) -> "SourceFace":
+        from ..media.image_io import load_image
+
+        paths = split_sources(paths)
+        if not paths:
+            raise InputError("--source: give at least one photo of the person to put on the faces")
+        found = []
+        with _analyzer(analyzer) as a:
+            for p in paths:
+                img = load_image(p)  # InputError naming the file when unreadable
+                bgr = img.bgr if img.bgr.ndim == 3 else cv2.cvtColor(img.bgr, cv2.COLOR_GRAY2BGR)
+                found.append((p,) + _detect_one(bgr, a, str(p)))
+        best = max(found, key=lambda f: quality(f[1], f[2]))
+        name = str(best[0]) if len(found) == 1 else f"{best[0]} (+{len(found) - 1} more)"
+        src = cls.from_face(best[1], best[2], name)
+        src.photos = len(found)
+        if embed:
+            src.embedding = _embed([(b, f) for _, b, f in found])
+        return src
+
+    def level_for(self, scale: float) -> tuple[np.ndarray, float]:
+        """The pyramid level to sample when the texture shrinks by ``scale`` (target px per texture px),
+        and that level's scale relative to the full texture."""
+        k = 0
+        while k + 1 < len(self.levels) and scale < 0.5 ** (k + 1) * 1.3:
+            k += 1
+        return self.levels[k], 0.5 ** k
+
+
+def source_occluders(bgr: np.ndarray, face: Face, t) -> np.ndarray | None:
+    """float32 over the texture crop: how likely each pixel is covered (hair, glasses, a hat, an object),
+    from the learned face parser; None when it is not installed. Only what covers the face proper
+    counts (the oval, slightly shrunk): the hair around the head is outside every blend region anyway."""
+    from .compose import _face_parser
+
+    parser = _face_parser()
+    if parser is None:
+        return None
+    from ..analysis import landmark_groups as lg
+    from ..masks import face_parser as fp
+
+    pt = align_face(face.five_points(), parser.input_size)
+    logits = parser.logits(pt.warp(bgr, cv2.INTER_AREA if pt.scale < 1 else cv2.INTER_LINEAR))
+    logits -= logits.max(2, keepdims=True)
+    e = np.exp(logits)
+    from .compose import OCCLUDER_CLASSES, PARSER_CONFIDENCE
+
+    occ = e[..., list(OCCLUDER_CLASSES(fp))].sum(-1) / e.sum(-1)
+    occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1)
+    size = t.size
+    up = cv2.resize(occ.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+    oval = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(oval, [np.round(t.to_crop(face.landmarks[list(lg.FACE_OVAL), :2])).astype(np.int32)], 1)
+    up *= oval
+    return cv2.GaussianBlur(up, (0, 0), size / 200)
+
+
+def as_source(source, analyzer=None) -> SourceFace:
+    """A SourceFace from a path, a list of paths, a BGR array or a SourceFace."""
+    if isinstance(source, SourceFace):
+        return source
+    if isinstance(source, np.ndarray):
+        return SourceFace.from_image(source, analyzer)
+    return SourceFace.from_paths(source, analyzer)
+
+
+def _embed(items) -> np.ndarray | None:
+    try:
+        from ..analysis.identity import SFaceEmbedder
+
+        emb = SFaceEmbedder()
+    except Exception:  # noqa: BLE001 - no recognizer installed: embeddings are optional
+        return None
+    v = np.mean([emb.embed(b, f) for b, f in items], axis=0)
+    return (v / (np.linalg.norm(v) + 1e-9)).astype(np.float32)
+
+
+class _analyzer:
+    """The caller's analyzer, or one of our own for the duration of a with-block."""
+
+    def __init__(self, analyzer):
+        self.given, self.own = analyzer, None
+
+    def __enter__(self):
+        if self.given is not None:
+            return self.given
+        from ..analysis import FaceAnalyzer
+
+        self.own = FaceAnalyzer()
+        return self.own
+
+    def __exit__(self, *exc):
+        if self.own is not None:
+            self.own.close()

@@ -1,0 +1,254 @@
+"""Face swap (facecanvas.swap, the ``swap`` operation and command) on real faces.
+
+The astronaut is the target; the source is a shared CelebA-HQ face when the internal data is present
+(identity checks need another person), else the astronaut mirrored (same person: only the
+mechanics are checked then)."""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import SHARED, run_cli, shared_path
+from facecanvas.analysis import landmark_groups as lg
+from facecanvas.masks import face_region
+from facecanvas.media.synthetic import astronaut_clip
+from facecanvas.media.video_io import probe
+
+SOURCE_FILE = SHARED / "faces" / "celebahq512" / "00001.jpg"
+
+
+@pytest.fixture(scope="module")
+def source_path(tmp_path_factory, astronaut_bgr):
+    if SOURCE_FILE.exists():
+        return SOURCE_FILE
+    p = tmp_path_factory.mktemp("src") / "mirrored.png"
+    cv2.imwrite(str(p), astronaut_bgr[:, ::-1])
+    return p
+
+
+@pytest.fixture(scope="module")
+def source(source_path, analyzer):
+    from facecanvas.swap import SourceFace
+
+    return SourceFace.from_paths(str(source_path), analyzer)
+
+
+@pytest.fixture(scope="module")
+def op(source):
+    from facecanvas.ops.swap import SwapOperation, SwapOptions
+
+    return SwapOperation(SwapOptions(source="(prepared)"), source=source)
+
+
+def _sface():
+    from facecanvas.analysis.identity import SFaceEmbedder
+
+    try:
+        return SFaceEmbedder()
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"SFace not installed: {e}")
+
+
+def test_output_outside_the_face_is_unchanged_pixel_for_pixel(op, astronaut_bgr, astronaut_face):
+    out = op(astronaut_bgr, [astronaut_face])
+    inside = face_region(astronaut_face.landmarks, astronaut_bgr.shape)
+    changed = np.abs(out.astype(int) - astronaut_bgr).max(2) > 0
+    assert changed.sum() > 0.3 * inside.sum()  # the face was swapped
+    assert not (changed & ~inside).any()
+    assert np.array_equal(out[~inside], astronaut_bgr[~inside])
+
+
+def test_eyes_and_open_mouth_stay_the_targets(op, astronaut_bgr, astronaut_face):
+    from facecanvas.swap.compose import openings_mask
+
+    out = op(astronaut_bgr, [astronaut_face])
+    m = openings_mask(astronaut_face.landmarks, (0, 0, astronaut_bgr.shape[1], astronaut_bgr.shape[0]))
+    core = cv2.erode((m > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert core.sum() > 100  # the astronaut smiles with her teeth showing
+    assert np.abs(out[core].astype(int) - astronaut_bgr[core]).mean() < 12
+
+
+def test_synthetic_occluder_over_the_mouth_stays_on_top(source, analyzer, astronaut_bgr, astronaut_face):
+    from facecanvas.ops.swap import SwapOperation, SwapOptions
+
+    f = astronaut_face
+    c, iod = f.points("lips").mean(0), f.interocular
+    x0, y0, x1, y1 = int(c[0] - 0.55 * iod), int(c[1] - 0.3 * iod), int(c[0] + 0.55 * iod), int(c[1] + 0.35 * iod)
+    img = astronaut_bgr.copy()
+    cv2.rectangle(img, (x0, y0), (x1, y1), (200, 120, 30), -1)  # an opaque blue card over the mouth
+    faces = analyzer.detect(img)
+    assert faces
+    out = SwapOperation(SwapOptions(source="x"), source=source)(img, faces[:1])
+    core = (slice(y0 + 3, y1 - 3), slice(x0 + 3, x1 - 3))
+    moved = np.abs(out[core].astype(int) - img[core]).max(2) > 12
+    assert moved.mean() < 0.05, f"{moved.mean():.1%} of the occluder was painted over"
+    # ... while the rest of the face was swapped.
+    upper = (slice(int(f.box[1]), y0), slice(int(f.box[0]), int(f.box[2])))
+    assert (np.abs(out[upper].astype(int) - img[upper]).max(2) > 12).mean() > 0.2
+    # With occlusion handling off, the card is painted over.
+    off = SwapOperation(SwapOptions(source="x", occlusion="off"), source=source)(img, faces[:1])
+    assert (np.abs(off[core].astype(int) - img[core]).max(2) > 12).mean() > 0.3
+
+
+def test_swapped_identity_is_the_source_not_the_target(op, source, analyzer, astronaut_bgr, astronaut_face):
+    if not SOURCE_FILE.exists():
+        shared_path("faces", "celebahq512", "00001.jpg")
+    emb = _sface()
+    out = op(astronaut_bgr, [astronaut_face])
+    faces = analyzer.detect(out)
+    assert faces, "no face detected in the swapped output"
+    e_out = emb.embed(out, faces[0])
+    e_tgt = emb.embed(astronaut_bgr, astronaut_face)
+    to_src, to_tgt = float(e_out @ source.embedding), float(e_out @ e_tgt)
+    assert to_src > to_tgt, (to_src, to_tgt)
+
+
+def test_python_api_takes_a_path_and_leaves_the_input_alone(source_path, analyzer, astronaut_bgr):
+    from facecanvas.swap import swap
+
+    before = astronaut_bgr.copy()
+    out = swap(astronaut_bgr, str(source_path), analyzer=analyzer)
+    assert np.array_equal(astronaut_bgr, before)
+    assert out.shape == before.shape and not np.array_equal(out, before)
+    naive = swap(astronaut_bgr, str(source_path), analyzer=analyzer, method="naive")
+    assert not np.array_equal(naive, out)
+
+
+def test_registry_builds_swap_from_a_spec(source_path):
+    from facecanvas.ops import registry
+    from facecanvas.ops.base import OpSpec
+
+    op = registry.DEFAULT.build(OpSpec("swap", {"source": str(source_path), "shape": "0.3"}))
+    assert op.name == "swap" and op.options.shape == 0.3
+    assert "swap" in registry.DEFAULT.names()
+
+
+def test_mesh_triangulation_covers_the_face():
+    from facecanvas.swap.mesh_warp import triangles
+
+    t = triangles()
+    assert t.shape[1] == 3 and len(t) > 800 and t.max() < 468
+
+
+def test_several_sources_average_embeddings_and_pick_the_best_texture(tmp_path, astronaut_bgr, analyzer):
+    from facecanvas.swap import SourceFace
+
+    sharp = tmp_path / "sharp.png"
+    blurred = tmp_path / "blur.png"
+    cv2.imwrite(str(sharp), astronaut_bgr)
+    cv2.imwrite(str(blurred), cv2.resize(cv2.GaussianBlur(astronaut_bgr, (0, 0), 3), None, fx=0.5, fy=0.5))
+    src = SourceFace.from_paths(f"{blurred},{sharp}", analyzer)
+    assert src.photos == 2 and str(sharp) in src.name
+    if src.embedding is not None:
+        assert abs(float(np.linalg.norm(src.embedding)) - 1) < 1e-4
+
+
+# --- bad inputs: one line, the right exit code -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bad_sources(tmp_path_factory, astronaut_bgr):
+    d = tmp_path_factory.mktemp("bad")
+    cv2.imwrite(str(d / "noface.png"), np.full((300, 300, 3), 120, np.uint8))
+    cv2.imwrite(str(d / "two.png"), np.hstack([astronaut_bgr, astronaut_bgr[:, ::-1]]))
+    (d / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
+    cv2.imwrite(str(d / "target.png"), astronaut_bgr)
+    return d
+
+
+@pytest.mark.parametrize("name,code,words", [
+    ("noface.png", 3, "no face found in the source photo"),
+    ("two.png", 2, "2 faces in the source photo"),
+    ("corrupt.jpg", 2, "corrupt.jpg"),
+    ("missing.jpg", 2, "missing.jpg"),
+])
+def test_bad_source_is_one_line_with_its_exit_code(bad_sources, tmp_path, name, code, words):
+    r = run_cli("swap", bad_sources / "target.png", "--source", bad_sources / name, "-o", tmp_path / "o.png")
+    assert r.returncode == code, r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and words in lines[0], r.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_target_without_a_face_is_exit_3(bad_sources, source_path, tmp_path):
+    r = run_cli("swap", bad_sources / "noface.png", "--source", source_path, "-o", tmp_path / "o.png")
+    assert r.returncode == 3 and "no face found" in r.stderr
+
+
+def test_photo_output_carries_the_mark_and_largest_works(bad_sources, source_path, tmp_path):
+    dst = tmp_path / "out.png"
+    r = run_cli("swap", bad_sources / "two.png", "--source", source_path, "-o", dst, "--largest", "--save-mask")
+    assert r.returncode == 0, r.stderr
+    assert b"edited by facecanvas" in dst.read_bytes() and b": swap" in dst.read_bytes()
+    mask = cv2.imread(str(tmp_path / "out_mask.png"), cv2.IMREAD_GRAYSCALE)
+    left, right = mask[:, : mask.shape[1] // 2], mask[:, mask.shape[1] // 2:]
+    assert (left > 0).sum() > 1000 and (right > 0).sum() == 0 or (right > 0).sum() > 1000 and (left > 0).sum() == 0
+
+
+def test_watermark_is_drawn_in_the_corner(op, source, astronaut_bgr, astronaut_face):
+    from facecanvas.ops.swap import SwapOperation, SwapOptions
+
+    marked = SwapOperation(SwapOptions(source="x", watermark=True), source=source)(astronaut_bgr, [astronaut_face])
+    plain = op(astronaut_bgr, [astronaut_face])
+    d = np.abs(marked.astype(int) - plain).max(2) > 0
+    ys, xs = np.nonzero(d)
+    assert len(ys) > 50 and ys.min() > astronaut_bgr.shape[0] * 0.8 and xs.min() > astronaut_bgr.shape[1] * 0.5
+
+
+# --- video ---------------------------------------------------------------------------------------------
+
+def _decode(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+
+
+def test_video_keeps_frames_timestamps_audio_and_the_identity(tmp_path, source_path, source):
+    src = astronaut_clip(tmp_path / "clip.mp4", n=24, empty_frames=4)
+    dst = tmp_path / "swapped.mp4"
+    r = run_cli("swap", src, "--source", source_path, "-o", dst)
+    assert r.returncode == 0, r.stderr
+    a, b = probe(src), probe(dst)
+    assert (b.frames, b.fps, b.width, b.height) == (a.frames, a.fps, a.width, a.height)
+    assert b.duration == pytest.approx(a.duration, abs=1e-3)
+    assert b.audio_streams == 1 and b.audio_duration == pytest.approx(a.audio_duration, abs=0.03)
+    with av.open(str(src)) as c1, av.open(str(dst)) as c2:
+        t1 = [f.pts * f.time_base for f in c1.decode(video=0)]
+        t2 = [f.pts * f.time_base for f in c2.decode(video=0)]
+        meta = dict(c2.metadata)
+    assert [float(t) for t in t1] == pytest.approx([float(t) for t in t2], abs=1e-3)
+    assert any("facecanvas" in str(v) for v in meta.values()), meta
+    fin, fout = _decode(src), _decode(dst)
+    # Faceless frames pass through (up to the codec), faces are swapped.
+    assert np.abs(fout[0].astype(int) - fin[0]).mean() < 2.0
+    assert (np.abs(fout[12].astype(int) - fin[12]).max(2) > 40).sum() > 200
+    # One identity along the track: the swapped frames look like each other (SFace).
+    emb = _sface()
+    from facecanvas import FaceAnalyzer
+
+    with FaceAnalyzer() as an:
+        vecs = []
+        for fr in fout[6::3]:
+            fs = an.detect(fr)
+            if fs:
+                vecs.append(emb.embed(fr, fs[0]))
+    assert len(vecs) >= 5
+    sims = [float(vecs[i] @ vecs[j]) for i in range(len(vecs)) for j in range(i + 1, len(vecs))]
+    # (the clip's face is small and turns, so even the input's frames are only ~0.7 alike)
+    assert min(sims) > 0.45 and np.mean(sims) > 0.55, sims
+    if SOURCE_FILE.exists() and source.embedding is not None:
+        assert np.mean([float(v @ source.embedding) for v in vecs]) > 0.3
+
+
+def test_track_state_is_reset(op, astronaut_bgr, astronaut_face):
+    from dataclasses import replace as dc_replace
+
+    from facecanvas.analysis.track import TrackedFace
+
+    tf = TrackedFace(astronaut_face.detection, astronaut_face.landmarks, astronaut_face.pose, track_id=7)
+    op(astronaut_bgr, [tf])
+    assert 7 in op._tracks
+    op.reset()
+    assert op._tracks == {}
+    _ = dc_replace
