@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class FaceErase:
     crop: np.ndarray  # the aligned crop before the fill (BGR uint8), for effects that paste parts back
     blank: np.ndarray  # the same crop after the fill: the blank face
     crop_alpha: np.ndarray | None = None  # crop-space float alpha of the paste (``alpha`` warped back)
+    labels: np.ndarray | None = None  # the face parser's labels, canonical crop at its input size (None: none)
 
 
 @dataclass
@@ -73,9 +75,46 @@ class EraseSettings:
     size: int | None = None  # side of the crop pasted back (default: the face's native size, 192-max_size)
     max_size: int = 512  # cap on the default size; 256 trades grain sharpness on big faces for speed
     plan_size: int = PLAN_SIZE  # side at which masks and shading are worked out (planned fills only)
+    # A face parser (masks/face_parser.py: ``.parse(crop) -> labels``): only skin and facial-part pixels are
+    # repainted; hair, glasses and other occluders over the parts stay on top. "auto": the shipped model when
+    # its file is there; None: the landmark masks alone (the eraser before the parser).
+    parser: object = "auto"
+    remove_glasses: bool = False  # with a parser: glasses inside the part masks are erased too
 
     def __post_init__(self):
         object.__setattr__(self, "parts", parse_parts(self.parts))
+
+    @property
+    def face_parser(self):
+        """The parser to use, or None."""
+        return resolve_parser(self.parser)
+
+
+def resolve_parser(parser):
+    """``parser`` itself, or for "auto" the shipped face parser (None when its model file is missing or bad)."""
+    if not isinstance(parser, str):
+        return parser
+    if parser != "auto":
+        raise ValueError(f"parser {parser!r}: expected a FaceParser, None or 'auto'")
+    from .masks import face_parser as fp
+
+    # FACECANVAS_PARSER: "none" (no parser) or the path of another parser model, for comparisons.
+    env = os.environ.get("FACECANVAS_PARSER", "")
+    if env.lower() == "none":
+        return None
+    try:
+        if env:
+            if env not in _PARSERS:
+                _PARSERS[env] = fp.FaceParser(env)
+            return _PARSERS[env]
+        if not fp.default_model_path().is_file():
+            return None
+        return fp.default_parser()
+    except Exception:  # noqa: BLE001 - a missing runtime or a bad file: erase as without a parser
+        return None
+
+
+_PARSERS: dict = {}
 
 
 def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSettings(),
@@ -95,25 +134,39 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     plan_tf = align_face(points5, plan_size)
     # A plan crop below the pasted size only carries shading: linear is enough there.
     crop = plan_tf.warp(image, _interpolation(plan_tf, plan_size < out_size))
-    hole, masks, source, known, edge, feather_px = _plan_masks(crop, plan_tf.to_crop(face.landmarks), settings.parts)
+    parser = settings.face_parser
+    if parser is None:
+        native = None
+    elif plans is not None and key is not None:  # video: a tracked face is parsed every few frames
+        native = plans.labels(key, lambda: trusted_labels(parser, image, face))
+    else:
+        native = trusted_labels(parser, image, face)
+    labels = None if native is None else _resize_labels(native, plan_size)
+    hole, masks, source, known, edge, feather_px, soft, plan_image = _plan_masks(
+        crop, plan_tf.to_crop(face.landmarks), settings.parts, labels, settings.remove_glasses)
     if plan_size == out_size:
         out_tf, out_crop = plan_tf, crop
+        alpha = feather(hole, feather_px, soft)
+        if native is not None:
+            alpha[kept_pixels(native, out_size, settings.remove_glasses)] = 0
+            hole = alpha > 0
         filled = fill.fill(crop, hole, source, known, edge)
-        alpha = feather(hole, feather_px)
     else:
         plan = None if plans is None or key is None else plans.reuse(key, hole)
         if plan is None:
             grown = hole if plans is None or key is None else plans.grow(hole)
-            plan = fill.plan(crop, grown, source, known, edge)
+            plan = fill.plan(plan_image, grown, source, known, edge)
             if plans is not None and key is not None:
                 plans.store(key, plan, grown)
         out_tf = align_face(points5, out_size)
         out_crop = out_tf.warp(image, _interpolation(out_tf))
-        alpha = cv2.resize(feather(hole, feather_px), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
+        alpha = cv2.resize(feather(hole, feather_px, soft), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
+        if native is not None:  # what stays on top is cut at the parser's resolution, not the plan's
+            alpha[kept_pixels(native, out_size, settings.remove_glasses)] = 0
         hole = alpha > 0
         masks = {name: _resize_mask(m, out_size) for name, m in masks.items()}
         filled = fill.render(out_crop, hole, plan)
-    return FaceErase(face, out_tf, masks, hole, None, out_crop, filled, alpha)
+    return FaceErase(face, out_tf, masks, hole, None, out_crop, filled, alpha, labels=native)
 
 
 def erase_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSettings(),
@@ -129,9 +182,58 @@ def _interpolation(transform: AlignTransform, shading_only: bool = False) -> int
     return cv2.INTER_LINEAR if shading_only else transform.interpolation
 
 
-def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts) -> tuple:
-    """Hole, per-part masks, grain source, known skin, edge (what the fill's edge may match) and feather
-    radius, all in ``crop``'s frame."""
+def face_labels(parser, image: np.ndarray, points5: np.ndarray, size: int = 256) -> np.ndarray | None:
+    """The parser's labels of the face in a canonical crop at the parser's own input size (``size`` for a
+    parser that has none); None without a parser. The crop is warped straight at that size (no second
+    resampling)."""
+    if parser is None:
+        return None
+    side = int(getattr(parser, "input_size", size) or size)
+    tf = align_face(points5, side)
+    return parser.parse(tf.warp(image, cv2.INTER_LINEAR))
+
+
+def trusted_labels(parser, image: np.ndarray, face: Face) -> np.ndarray | None:
+    """``face_labels`` when they agree with the face's landmarks (``labels_fit``), else None: where the
+    parser fails on a face, that face is edited as without a parser."""
+    native = face_labels(parser, image, face.five_points())
+    if native is None:
+        return None
+    s = PLAN_SIZE
+    pts = align_face(face.five_points(), s).to_crop(face.landmarks)
+    return native if labels_fit(_resize_labels(native, s), pts, face_region(pts, (s, s))) else None
+
+
+def _resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
+    if labels.shape[0] == size:
+        return labels
+    return cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def _may_erase(labels: np.ndarray, remove_glasses: bool) -> np.ndarray:
+    """HxW bool: pixels an edit of the face may repaint (skin and facial parts, and glasses if asked)."""
+    from .masks.face_parser import FACE_CLASSES, GLASSES
+
+    may = np.isin(labels, FACE_CLASSES + ((GLASSES,) if remove_glasses else ()))
+    # Specks of another class inside the face (a few pixels the parser got wrong) are not occluders.
+    return cv2.morphologyEx(may.astype(np.uint8), cv2.MORPH_CLOSE, _disk(labels.shape[0] / 128)).astype(bool)
+
+
+def kept_pixels(labels: np.ndarray, size: int, remove_glasses: bool = False) -> np.ndarray:
+    """size x size bool: what stays on top of an edit (hair, glasses, hands, background), from labels of
+    any canonical crop size, resized smoothly (the cut follows the parser's boundary, not its pixels)."""
+    kept = (~_may_erase(labels, remove_glasses)).astype(np.float32)
+    if kept.shape[0] != size:
+        kept = cv2.resize(kept, (size, size), interpolation=cv2.INTER_LINEAR)
+    return kept > 0.5
+
+
+def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts, labels: np.ndarray | None = None,
+                remove_glasses: bool = False) -> tuple:
+    """Hole, per-part masks, grain source, known skin, edge (what the fill's edge may match), feather
+    radius and the soft border (where the feather may ramp; None: all of the hole's border), all in
+    ``crop``'s frame. ``labels``: the face parser's, at ``crop``'s size: only skin and facial-part pixels
+    are repainted, and what stays on top (hair, glasses, a hand) sets neither colour nor grain."""
     s = crop.shape[0]
     iod = interocular(pts)
     face_mask = face_region(pts, (s, s))
@@ -146,13 +248,102 @@ def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts) -> tuple:
     # Grain comes from face skin away from every part, even the parts that are kept.
     all_parts = cv2.dilate(union(every_part).astype(np.uint8), _disk(0.05 * iod)).astype(bool)
     source = face_mask & ~all_parts
+    kept_px = None
+    if labels is not None:
+        from .masks.face_parser import SKIN
+
+        may = _may_erase(labels, remove_glasses)
+        kept_px = ~may
+        hole &= may
+        masks = {name: m & may for name, m in masks.items()}
+        source &= labels == SKIN
     # Only skin-coloured pixels of the face set the fill's colour: not hair, glasses or background.
     nose_y = int(pts[NOSE_TIP, 1])
-    known = skin_like(crop, source, dark_floor_above=nose_y) & cv2.erode(face_mask.astype(np.uint8), _disk(0.04 * iod)).astype(bool)
+    inner = cv2.erode(face_mask.astype(np.uint8), _disk(0.04 * iod)).astype(bool)
+    if kept_px is None:
+        known = skin_like(crop, source, dark_floor_above=nose_y) & inner
+    else:
+        # The parser says what is skin: a shiny forehead or a shaded cheek counts, hair and glasses do not.
+        known = source & inner & ~kept_px
+    plan_image = crop
+    if "brows" in masks and "eyes" not in masks:
+        # Brows erased over kept eyes: below them lie the socket's shade and the eyes, and a membrane that
+        # takes its colour from there (or from the cheeks beyond) leaves a grey band where the brows were.
+        # The plan sees the forehead carried down over them instead, so the fill is the forehead's.
+        below = _under(hole, every_part["eyes"], 0.6 * iod)
+        plan_image, known = _forehead_down(crop, known, hole, below)
+        source &= ~below
     known = cv2.morphologyEx(known.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.02 * iod)).astype(bool)
     kept = [m for name, m in every_part.items() if name not in masks]
     edge = ~union(kept, (s, s))
-    return hole, masks, source & known, known, edge, 0.03 * iod
+    soft = None
+    if kept_px is not None:
+        edge &= ~kept_px
+        # The feather ramps in from the skin around the hole only: at hair or glasses that stay on top the
+        # fill runs right up to them (their own edge is the boundary), so no half-erased brow shows there.
+        soft = ~hole & ~kept_px
+    return hole, masks, source & known, known, edge, 0.03 * iod, soft, plan_image
+
+
+def labels_fit(labels: np.ndarray, pts: np.ndarray, face_mask: np.ndarray) -> bool:
+    """Do the parser's labels agree with the landmarks? Inside the face oval, pixels labelled as the part
+    the landmarks put there, skin elsewhere, or an occluder (hair, glasses, a hand) anywhere, must make up
+    most of it, and occluders must not hide most of the face."""
+    from .masks.face_parser import BROWS, EYES, FACE_CLASSES, GLASSES, HAIR, HAT, LIPS, INNER_MOUTH, NOSE, OTHER, SKIN
+
+    s = labels.shape[0]
+    expect = np.full((s, s), SKIN, np.uint8)
+    for part, cls in (("nose", NOSE), ("brows", BROWS), ("eyes", EYES), ("mouth", LIPS)):
+        expect[part_masks(pts, (s, s), (part,), dilation_scale=0.0)[part]] = cls
+    inside = labels[face_mask]
+    exp = expect[face_mask]
+    if inside.size == 0:
+        return False
+    occluded = np.isin(inside, (HAIR, GLASSES, HAT, OTHER))
+    agree = (inside == exp) | ((exp == LIPS) & (inside == INNER_MOUTH)) | occluded
+    # Part borders are fuzzy: a neighbouring face class counts half.
+    near = np.isin(inside, FACE_CLASSES) & ~agree
+    return bool(occluded.mean() < 0.6 and (agree.mean() + 0.5 * near.mean()) > 0.75)
+
+
+def _column(height: float, up: bool) -> np.ndarray:
+    h = max(1, int(round(height)))
+    k = np.zeros((2 * h + 1, 1), np.uint8)
+    if up:
+        k[h:] = 1  # dilating with the lower half of a column reaches upwards
+    else:
+        k[:h + 1] = 1
+    return k
+
+
+def _under(hole: np.ndarray, eyes: np.ndarray, height: float) -> np.ndarray:
+    """HxW bool: what lies under the brow hole down to the eyes' lower edge (socket and eyes)."""
+    down = cv2.dilate(hole.astype(np.uint8), _column(height, up=False)).astype(bool)
+    above_eyes = cv2.dilate(eyes.astype(np.uint8), _column(height, up=True)).astype(bool)
+    return down & above_eyes & ~hole
+
+
+def _forehead_down(crop: np.ndarray, known: np.ndarray, hole: np.ndarray, below: np.ndarray):
+    """(crop with ``below`` painted in the colour of the known skin straight above the hole, ``known`` with
+    ``below`` added): the plan's view of an eyebrowless face."""
+    from .inpaint.harmonic import masked_blur
+
+    bx, by, bw, bh = cv2.boundingRect((hole | below).astype(np.uint8))
+    if bw == 0 or not below.any():
+        return crop, known
+    sub = (slice(0, by + bh), slice(bx, bx + bw))
+    ok = known[sub] & ~hole[sub] & ~below[sub]
+    smooth = masked_blur(crop[sub].astype(np.float32), ok, 1.5)
+    rows = np.where(ok, np.arange(ok.shape[0])[:, None], -1)
+    last = np.maximum.accumulate(rows, axis=0)  # per column, the nearest known row at or above
+    take = below[sub] & (last >= 0)
+    ys, xs = np.nonzero(take)
+    out = crop.copy()
+    region = out[sub]
+    region[ys, xs] = np.clip(smooth[last[ys, xs], xs] + 0.5, 0, 255).astype(np.uint8)
+    k = known.copy()
+    k[sub] |= take
+    return out, k
 
 
 def _resize_mask(mask: np.ndarray, side: int) -> np.ndarray:

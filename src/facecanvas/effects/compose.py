@@ -17,7 +17,7 @@ from ..analysis import Face
 from ..analysis.align import AlignTransform, align_face
 from ..blend import paste_back
 from ..blend.poisson import membrane, poisson_blend
-from ..eraser import EraseSettings, FaceErase, blank_face, work_size
+from ..eraser import EraseSettings, FaceErase, blank_face, kept_pixels, resolve_parser, trusted_labels, work_size
 from ..inpaint.plan_cache import PlanCache, track_key
 from ..masks import face_region, feather
 from ..masks.parts import interocular
@@ -32,6 +32,7 @@ class PartSource:
 
     crop: np.ndarray
     points: np.ndarray
+    labels: np.ndarray | None = None  # the face parser's labels of ``crop`` (filled in on first use)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def place(paste: Paste | Sticker, part_or_none: str | None, target_pts: np.ndarr
 
 
 def _reshade_blank(canvas: np.ndarray, blank: np.ndarray, original: np.ndarray, hole: np.ndarray,
-                   restored: np.ndarray, regions: list[np.ndarray]) -> None:
+                   restored: np.ndarray, regions: list[np.ndarray], reach: float | None = None) -> None:
     """Bend the blank (in place) to meet parts put back unchanged over it.
 
     Such a part keeps its own shading (an eye in its shaded socket), but the blank around it was filled
@@ -111,7 +112,61 @@ def _reshade_blank(canvas: np.ndarray, blank: np.ndarray, original: np.ndarray, 
     w = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), sigma)[..., None]
     smooth = cv2.GaussianBlur(diff, (0, 0), sigma).reshape(diff.shape) / np.maximum(w, 1e-3)
     h = membrane(np.where(rest[..., None], smooth, 0.0).astype(np.float32), f)
+    if reach is not None:
+        # Only near the restored parts: a socket's shade bends the blank next to the eye, and the skin where
+        # the brows were keeps the forehead's tone instead of a grey band.
+        d = cv2.distanceTransform((~rest).astype(np.uint8), cv2.DIST_L2, 3)
+        h *= np.exp(-((d / reach) ** 2))[..., None]
     canvas[box] += np.where(f[..., None], h, 0.0)
+
+
+# Paste part -> the parser classes that are the part itself (inner_face: the whole region, less occluders).
+def _part_classes(part: str) -> tuple[int, ...] | None:
+    from ..masks.face_parser import BROWS, EYES, INNER_MOUTH, LIPS, NOSE
+
+    if part.endswith("brow") or part == "brows":
+        return (BROWS,)
+    if part.endswith("eye") or part == "eyes":
+        return (EYES,)
+    return {"nose": (NOSE,), "mouth": (LIPS, INNER_MOUTH)}.get(part)
+
+
+_RESHADE_REACH = 0.12  # interocular units: how far a restored part's shade bends the blank
+_MARGIN = 0.14  # interocular units: the skin kept around a moved part's own pixels (lids; where its border runs)
+_MARGIN_KEPT = 0.05  # the same for a part put back where it was (only its edge over a neighbour's hole)
+# With a parser: the share of the blank's shading change that a moved part's own pixels take on. All of it
+# lifts a shaded eye's white into a glare patch on a lighter blank; its skin margin takes all of it.
+_PART_SHADING = 0.35
+
+
+def source_region(src: PartSource, part: str, shape: tuple[int, int],
+                  moved: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(HxW bool: what is cut from ``src`` to paste ``part``, HxW bool: the part's own pixels or None).
+
+    Without parser labels, the dilated landmark region and None. With them, never an occluder (hair,
+    glasses, a hand), and the part is its own pixels with a margin of skin for the lids and the border
+    to run through (the dilated region brought the old socket's shade along as a band); ``moved``: the
+    part goes elsewhere, else it is put back where it was."""
+    region = part_region(src.points, part, shape)
+    if src.labels is None:
+        return region, None
+    labels = src.labels
+    region &= ~kept_pixels(labels, shape[0])
+    classes = _part_classes(part)
+    if classes is None or not (moved or classes == _part_classes("eyes")):
+        # A nose or mouth put back where it was keeps its wide region: its border runs through plain skin
+        # rather than along its own shaded sides. Only eyes put back under erased brows are cut close, so
+        # the socket's shade does not come back above them as a band.
+        return region, None
+    own = np.isin(labels, classes).astype(np.float32)
+    if own.shape[0] != shape[0]:
+        own = cv2.resize(own, shape[::-1], interpolation=cv2.INTER_LINEAR)
+    own = (own > 0.5) & region
+    if own.sum() < 16:  # the parser did not find the part here: the landmark region as it is
+        return region, None
+    iod = interocular(src.points)
+    region &= cv2.dilate(own.astype(np.uint8), _disk((_MARGIN if moved else _MARGIN_KEPT) * iod)).astype(bool)
+    return region, own
 
 
 def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np.ndarray,
@@ -120,7 +175,8 @@ def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np
     s = canvas.shape[0]
     center, target = place(paste, paste.part, target_pts, src.points, paste.part)
     m = Placement(center, target, paste.scale, paste.rotate).matrix()
-    region = part_region(src.points, paste.part, (s, s)).astype(np.uint8) * 255
+    region, own = source_region(src, paste.part, (s, s), not _unchanged(paste))
+    region = region.astype(np.uint8) * 255
     # Warp only the box the part lands in: the crop outside it is never looked at.
     x, y, w, h = cv2.boundingRect(region)
     if w == 0:
@@ -153,6 +209,12 @@ def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np
     else:
         out = poisson_blend(dst, part, r, mode="gain" if paste.blend == "poisson" else "mixed",
                             fade=_FADE * iod, max_gain=3.0 if paste.source == "donor" else 1.5)
+        if own is not None and paste.blend == "poisson":
+            # The part's own pixels (iris, white, lips) keep most of their tone; the skin around them takes
+            # the blank's shading in full, so the border still matches exactly.
+            w = cv2.warpAffine(own.astype(np.float32), mb, size, flags=cv2.INTER_LINEAR)
+            w = cv2.GaussianBlur(w, (0, 0), max(0.8, 0.02 * iod)) * r
+            out -= ((1.0 - _PART_SHADING) * w)[..., None] * (out - part)
     if paste.opacity < 1.0:
         out = paste.opacity * out + (1.0 - paste.opacity) * dst
     canvas[box] = out
@@ -226,12 +288,14 @@ def _composite(canvas: np.ndarray, a: np.ndarray, erased: FaceErase | None,
 
 
 def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dict,
-                  donor_for_size=None, size: int | None = None, plans: PlanCache | None = None) -> FaceEffect:
+                  donor_for_size=None, size: int | None = None, plans: PlanCache | None = None,
+                  parser="auto") -> FaceEffect:
     """Apply ``effect`` to one face of ``image`` (HxWx3 uint8 BGR), in place.
 
     ``stickers``: loaded sticker images by path. ``donor_for_size(size)`` gives the donor's aligned
     crop at this face's crop size (for ``source = "donor"`` pastes). ``plans``: in video, the eraser
     reuses a tracked face's clone plan from the previous frame (see inpaint/plan_cache.py).
+    ``parser``: the face parser the eraser and the pastes use (EraseSettings.parser: "auto", None or one).
     """
     clock = time.perf_counter
     times = {}
@@ -241,12 +305,14 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     erased = None
     if erase_parts:
         # Not pasted here: the composite below goes in with one paste, so the face is resampled once.
-        erased = blank_face(image, face, EraseSettings(erase_parts, size=s), plans, track_key(face))
+        erased = blank_face(image, face, EraseSettings(erase_parts, size=s, parser=parser), plans, track_key(face))
         transform, crop, blank, hole = erased.transform, erased.crop, erased.blank, erased.hole
+        labels = erased.labels
     else:
         transform = align_face(face.five_points(), s)
         crop = transform.warp(image)
         blank, hole = crop, np.zeros((s, s), bool)
+        labels = trusted_labels(resolve_parser(parser), image, face)
     c1 = clock()
     times["erase"] = c1 - c0
     pts = transform.to_crop(face.landmarks)
@@ -259,7 +325,10 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     allowed = cv2.dilate(face_region(pts, (s, s)).astype(np.uint8), _disk(0.05 * iod)).astype(bool)
     allowed[:2] = allowed[-2:] = False
     allowed[:, :2] = allowed[:, -2:] = False
-    self_src = PartSource(crop, pts)
+    if labels is not None:  # hair, glasses and hands stay on top of whatever is pasted
+        allowed &= ~kept_pixels(labels, s)
+    self_src = PartSource(crop, pts, labels)
+    the_parser = resolve_parser(parser) if labels is not None else None
     regions = []
     moved_before = False
     blank_before = canvas.copy()
@@ -270,6 +339,8 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
             continue  # nothing of it was erased or covered: the original is already there
         moved_before |= not _unchanged(p)
         src = self_src if p.source == "self" else donor_for_size(s)
+        if src.labels is None and the_parser is not None:  # a donor: parsed once per crop size
+            src.labels = the_parser.parse(src.crop)
         r = paste_part(canvas, p, src, pts, allowed)
         if r is not None:
             regions.append(r)
@@ -277,7 +348,8 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
             if _unchanged(p):
                 restored |= r
     if (restored & hole).any():
-        _reshade_blank(canvas, blank_before, crop, hole, restored, regions)
+        _reshade_blank(canvas, blank_before, crop, hole, restored, regions,
+                       _RESHADE_REACH * iod)
     for st in effect.stickers:
         if st.blend in ("poisson", "mixed"):
             r = paste_sticker_in_crop(canvas, st, stickers[st.image], pts, allowed)

@@ -24,13 +24,23 @@ class ClonePlan:
     sigma: float  # px: the scale that splits shading from grain
 
 
+# How far (in units of the image side) the membrane's border shading reaches into the hole before the
+# smooth prior takes over (``plan_clone``'s ``reach``); None keeps the plain membrane everywhere.
+PRIOR_REACH = 0.06
+PRIOR_BLUR = 0.04  # of the image side: the blur of the border that the deep inside of a hole takes
+
+
 def plan_clone(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = None,
                known: np.ndarray | None = None, detail_sigma: float | None = None,
-               edge: np.ndarray | None = None) -> ClonePlan:
+               edge: np.ndarray | None = None, reach: float | None = PRIOR_REACH) -> ClonePlan:
     """Shading membrane and pixel-clone offsets for ``hole`` of an HxWx3 uint8 ``image``.
 
     ``edge``: pixels next to the hole whose colour the fill's edge should meet (default: all); leave
     out things that stay but must not tint the fill, such as a kept eye next to erased brows.
+    ``reach``: the membrane of the border as it is holds only within about ``reach`` x the image side of
+    it; deeper inside, the shading is the membrane of the border's broad shading (blurred along it by
+    ``PRIOR_BLUR`` x the side), so a smile fold or a socket shadow on the border is not carried far
+    inwards as a dent or a bulge; None: the plain membrane everywhere.
     """
     hole = hole.astype(bool)
     img = image.astype(np.float32)
@@ -42,7 +52,17 @@ def plan_clone(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = 
     # The membrane takes its border from a wider blur than the grain split, so a few stray dark
     # pixels (a lash, a stubble dot) at the hole's edge cannot seed a dark blob inside it.
     focus = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    low = harmonic_fill(masked_blur(img, known, 2.5 * sigma), ~known, focus=focus)
+    base = masked_blur(img, known, 2.5 * sigma)
+    if reach is None:
+        low = harmonic_fill(base, ~known, focus=focus)
+    else:
+        # Two membranes in one solve: one from the border as it is, one from the border's broad shading
+        # (a wide blur along it); the first holds near the border, the second deep inside.
+        broad = masked_blur(img, known, PRIOR_BLUR * image.shape[0])
+        both = harmonic_fill(np.concatenate([base, broad], -1), ~known, focus=focus)
+        depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+        w = np.exp(-((depth / max(1.0, reach * image.shape[0])) ** 2))[..., None]
+        low = w * both[..., :3] + (1 - w) * both[..., 3:]
     low = _match_border(low, img, hole, sigma, edge)
     # Grain only from pixels whose blur saw no hole, so eye or lip colour never leaks into the detail.
     src = valid if source is None else (source.astype(bool) & valid)

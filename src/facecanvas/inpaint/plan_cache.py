@@ -38,6 +38,7 @@ class PlanCache:
     def __init__(self, max_age: int = 2, margin: int = 1):
         self.max_age, self.margin = max_age, margin
         self._entries: dict[Hashable, _Entry] = {}
+        self._labels: dict[Hashable, list] = {}  # key -> [face-parser labels, uses]
 
     def grow(self, hole: np.ndarray) -> np.ndarray:
         """The hole a new plan should be made for."""
@@ -55,8 +56,20 @@ class PlanCache:
     def store(self, key: Hashable, plan: ClonePlan, planned_hole: np.ndarray) -> None:
         self._entries[key] = _Entry(plan, planned_hole)
 
+    def labels(self, key: Hashable, compute):
+        """The face parser's labels for ``key``: ``compute()``'s result, reused for up to ``max_age`` more
+        frames (labels live in the aligned crop, where a tracked face barely moves)."""
+        e = self._labels.get(key)
+        if e is None or e[1] >= self.max_age:
+            e = self._labels[key] = [compute(), 0]
+        else:
+            e[1] += 1
+        return e[0]
+
     def keep_only(self, keys: Iterable[Hashable]) -> None:
         """Forget faces that are gone (tracks that ended)."""
         keep = set(keys)
         for k in [k for k in self._entries if k not in keep]:
             del self._entries[k]
+        for k in [k for k in self._labels if k not in keep]:
+            del self._labels[k]

@@ -90,10 +90,18 @@ def face_region(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask > 0
 
 
-def feather(mask: np.ndarray, radius: float) -> np.ndarray:
-    """Float alpha that is exactly 0 outside ``mask`` and ramps smoothly to 1 over ``radius`` px inside it."""
+def feather(mask: np.ndarray, radius: float, soft: np.ndarray | None = None) -> np.ndarray:
+    """Float alpha that is exactly 0 outside ``mask`` and ramps smoothly to 1 over ``radius`` px inside it.
+
+    ``soft`` (HxW bool, outside ``mask``): the only pixels the ramp starts from; where the mask's border
+    meets anything else (hair or glasses kept on top of an erased part) the alpha is 1 right up to it."""
     m = mask.astype(np.uint8)
     if radius <= 0:
         return m.astype(np.float32)
-    t = np.clip(cv2.distanceTransform(m, cv2.DIST_L2, 3) / radius, 0, 1)
+    if soft is None:
+        d = cv2.distanceTransform(m, cv2.DIST_L2, 3)
+    else:
+        d = cv2.distanceTransform((~soft.astype(bool)).astype(np.uint8), cv2.DIST_L2, 3)
+        d[~mask.astype(bool)] = 0
+    t = np.clip(d / radius, 0, 1)
     return (t * t * (3 - 2 * t)).astype(np.float32)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...analysis.face import Face
-from ...eraser import VIDEO_CROP, EraseSettings, erase_face, replaced_mask
+from ...eraser import VIDEO_CROP, EraseSettings, erase_face, replaced_mask, resolve_parser
 from ...errors import InputError
 from ...inpaint import METHODS, get_fill
 from ...inpaint.plan_cache import PlanCache, track_key
@@ -25,6 +25,10 @@ class EraseOptions(Options):
     crop_size: int | None = option(None, "aligned face crop side in px (default: near the face's own size, "
                                    "at most 512 for photos and 256 for video; lower is faster, softer grain)",
                                    min=64, max=1024, metavar="PX")
+    remove_glasses: bool = option(False, "erase glasses inside the part masks too (by default the face parser "
+                                  "keeps glasses, hair and hands over the parts on top, untouched)")
+    no_parser: bool = option(False, "erase by the landmark masks alone, without the face parser (hair and "
+                             "glasses over the parts are painted over, as before the parser)")
 
     def check(self) -> None:
         try:
@@ -44,10 +48,12 @@ class EraseOperation(Operation):
         super().__init__(options)
         o = self.options
         fill = get_fill(o.method, o.model)  # a learned method loads its model here, once
+        parser = None if o.no_parser else resolve_parser("auto")  # loaded here, once
+        common = dict(parser=parser, remove_glasses=o.remove_glasses)
         if o.crop_size is not None:
-            self.settings = EraseSettings(parse_parts(o.parts), fill, size=o.crop_size)
+            self.settings = EraseSettings(parse_parts(o.parts), fill, size=o.crop_size, **common)
         else:
-            self.settings = EraseSettings(parse_parts(o.parts), fill, max_size=VIDEO_CROP if video else 512)
+            self.settings = EraseSettings(parse_parts(o.parts), fill, max_size=VIDEO_CROP if video else 512, **common)
         self._plans = PlanCache()  # video: a tracked face reuses its clone plan (inpaint/plan_cache.py)
 
     def apply(self, frame: np.ndarray, faces: list[Face]) -> OpResult:
