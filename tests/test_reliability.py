@@ -667,3 +667,47 @@ def test_cause17_ctrl_c_inside_extension_imports_exits_130(tmp_path, face_png):
         _, err = p.communicate(timeout=120)
         assert p.returncode == 130, err
         assert err.strip().splitlines() == ["facecanvas: interrupted; no partial output was left"], err
+
+
+def _pcm_clip(path: Path, channels: int = 2, rate: int = 48000, n: int = 12) -> Path:
+    import av
+
+    layout = "stereo" if channels == 2 else "mono"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("pcm_s16le", rate=rate)
+        a.layout = layout
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="bgr24")
+            f.pts = i
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+        samples = n * rate // 25
+        af = av.AudioFrame.from_ndarray(np.zeros((1, samples * channels), np.int16), format="s16", layout=layout)
+        af.sample_rate, af.pts = rate, 0
+        for p in a.encode(af):
+            out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    return path
+
+
+def test_cause14_pcm_into_mp4_is_refused_before_the_first_frame(tmp_path):
+    """Stereo PCM passes the .mp4 header and failed only when the file was closed, after the whole video,
+    naming the hidden file; now a dry run of the audio finds it first. .mkv and .mov take it."""
+    from facecanvas.video import process_video
+
+    src = _pcm_clip(tmp_path / "pcm.mkv")
+    out = tmp_path / "out"
+    out.mkdir()
+    frames = []
+    with pytest.raises(OutputError) as e:
+        process_video(src, out / "o.mp4", _processor(), progress=False, on_frame=lambda *a: frames.append(1))
+    msg = str(e.value)
+    assert frames == [] and "pcm_s16le audio" in msg and "o.mp4" in msg and ".part" not in msg
+    assert list(out.iterdir()) == []
+    for ext in (".mkv", ".mov"):
+        assert process_video(src, out / f"o{ext}", _processor(), progress=False).frames == 12

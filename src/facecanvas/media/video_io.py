@@ -446,6 +446,7 @@ class VideoWriter:
                     self._audio_pairs.append((a, out.add_stream_from_template(a)))
                 except (av.error.FFmpegError, ValueError) as e:
                     raise OutputError(self._audio_message(a, e)) from e
+            self._audio_dry_run(out.format.name)
             self._audio_packets = ain.demux(*[a for a, _ in self._audio_pairs])
             self._pending_audio = None
         out.metadata["comment"] = output_mark(opts.operation)
@@ -460,6 +461,31 @@ class VideoWriter:
                 raise OutputError(self._audio_message(a, e)) from e
             raise OutputError(self._message(f"the {self._codec} video cannot be written as {self.dst.suffix} "
                                             f"({e}); {_suggest(self.dst)}")) from e
+
+    def _audio_dry_run(self, fmt: str, packets: int = 24) -> None:
+        """Copy the first audio packets into an in-memory file of the same format and close it. Some
+        pairs pass the header and fail only when the file is closed (stereo PCM into .mp4: "Invalid
+        argument" after the whole video was encoded); this finds them before the first frame."""
+        import io
+
+        import av
+
+        try:
+            with av.open(str(self.info.path), "r", metadata_errors="replace") as ain, \
+                    av.open(io.BytesIO(), "w", format=fmt) as trial:
+                pairs = {a.index: trial.add_stream_from_template(a) for a in ain.streams.audio}
+                trial.start_encoding()
+                n = 0
+                for pkt in ain.demux(*ain.streams.audio):
+                    if pkt.dts is None:
+                        continue
+                    pkt.stream = pairs[pkt.stream.index]
+                    trial.mux(pkt)
+                    n += 1
+                    if n >= packets:
+                        break
+        except (av.error.FFmpegError, ValueError) as e:
+            raise OutputError(self._audio_message(self._audio_pairs[0][0], e)) from e
 
     def _message(self, reason) -> str:
         """One line naming the destination, never the hidden temporary file."""
