@@ -92,6 +92,31 @@ def _audio_only(path: Path) -> Path:
     return path
 
 
+def _pcm_clip(path: Path, n: int = 12) -> Path:
+    """Stereo 48 kHz PCM audio: .mp4 takes it in its header and refused it only when closing."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("pcm_s16le", rate=48000)
+        a.layout = "stereo"
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="bgr24")
+            f.pts = i
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+        af = av.AudioFrame.from_ndarray(np.zeros((1, n * 48000 // 25 * 2), np.int16), format="s16", layout="stereo")
+        af.sample_rate, af.pts = 48000, 0
+        for p in a.encode(af):
+            out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    return path
+
+
 def deep_toml(depth: int) -> str:
     return "name = " + "[" * depth + "]" * depth + "\n"
 
@@ -254,6 +279,11 @@ def build(root: Path, mode: str = "short", seed: int = 0) -> list[Case]:
     for dst, codec in (("o.webm", "mpeg4"), ("o.mp4", "rawvideo"), ("o.mp4", "aac")):
         add(f"codec-{codec}-{dst}", ["erase", "c.mp4", "-o", dst, "--codec", codec], _codes(2, 4), dst,
             setup=copy("c.mp4", clip), short=codec == "mpeg4")
+    pcm = _pcm_clip(data / "pcm.mkv")
+    add("pcm-into-mp4", ["erase", "p.mkv", "-o", "o.mp4"], out_err, "o.mp4", setup=copy("p.mkv", pcm),
+        must_not_exist=("o.mp4",))
+    add("pcm-into-mkv", ["erase", "p.mkv", "-o", "o.mkv"], ok, outputs=("o.mkv",), must_exist=("o.mkv",),
+        setup=copy("p.mkv", pcm))
     add("audio-into-webm", ["erase", "c.mp4", "-o", "o.webm"], out_err, "o.webm", setup=copy("c.mp4", clip))
 
     # ---- signals (causes 1, 2, 17, 18)
