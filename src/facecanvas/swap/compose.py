@@ -57,6 +57,8 @@ class SwapSettings:
     occluder_threshold: float = 6.0  # chroma distance from the target's skin (robust deviations): an occluder
     keep_eyes: bool = True
     keep_mouth: bool = True
+    max_side: int = 512  # the largest face box worked on at full resolution (video: 256)
+    parser_every: int = 1  # along a track, run the face parser every N frames (video: 3)
 
 
 @dataclass
@@ -64,6 +66,8 @@ class TrackState:
     """What a track carries between frames: the target's skin colour, averaged (no flicker)."""
 
     skin: LabStats | None = None
+    parser_occ: np.ndarray | None = None  # the parser's occluders in the canonical frame
+    parser_age: int = 0  # frames since they were computed
 
 
 @dataclass
@@ -157,8 +161,13 @@ def _low_res_membrane(diff: np.ndarray, region: np.ndarray, side: int = 80) -> n
     return cv2.resize(mem, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
 
 
-def _parser_occluders(image: np.ndarray, face: Face, box) -> np.ndarray | None:
-    """Occluder probability over ``box`` from the learned face parser, when it is installed."""
+def _parser_occluders(image: np.ndarray, face: Face, box, state: "TrackState | None" = None,
+                      every: int = 1) -> np.ndarray | None:
+    """Occluder probability over ``box`` from the learned face parser, when it is installed.
+
+    The parser's answer is kept in the face's canonical frame; along a track it is refreshed every
+    ``every`` frames and moved with the face in between (an occluder that moves across the face
+    lags by at most ``every - 1`` frames)."""
     parser = _face_parser()
     if parser is None:
         return None
@@ -166,12 +175,20 @@ def _parser_occluders(image: np.ndarray, face: Face, box) -> np.ndarray | None:
     from ..masks import face_parser as fp
 
     t = align_face(face.five_points(), parser.input_size)  # the network's own size: no resizing
-    lg_ = parser.logits(t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR))
-    lg_ -= lg_.max(2, keepdims=True)
-    e = np.exp(lg_)
-    occ = e[..., list(OCCLUDER_CLASSES(fp))].sum(-1) / e.sum(-1)
-    occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1)  # only what the parser is sure of
-    return t.unwarp_roi(occ.astype(np.float32), box)
+    if state is not None and state.parser_occ is not None and state.parser_age < every - 1:
+        state.parser_age += 1
+        occ = state.parser_occ
+    else:
+        lg_ = parser.logits(t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR))
+        lg_ -= lg_.max(2, keepdims=True)
+        e = np.exp(lg_)
+        occ = e[..., list(OCCLUDER_CLASSES(fp))].sum(-1) / e.sum(-1)
+        occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1).astype(np.float32)  # only what it is sure of
+        if state is not None:
+            state.parser_occ, state.parser_age = occ, 0
+    if not occ.any():
+        return None
+    return t.unwarp_roi(occ, box)
 
 
 _PARSER = []
@@ -245,36 +262,49 @@ class MeshSwapper:
         self._src_iod = float(np.linalg.norm(source.points[lg.LEFT_IRIS[0], :2] - source.points[lg.RIGHT_IRIS[0], :2]))
 
     def swap(self, out: np.ndarray, face: Face, state: TrackState | None = None) -> SwapInfo | None:
-        """Swap ``face`` in ``out`` (edited in place). None when the face is too small or off the image."""
+        """Swap ``face`` in ``out`` (edited in place). None when the face is too small or off the image.
+
+        A face box larger than ``settings.max_side`` is worked on at that size (the source texture
+        holds no more detail), then brought back up; the eyes, the open mouth and every pixel the
+        swap leaves alone stay at the image's full resolution."""
         s = self.settings
-        tgt = np.asarray(face.landmarks, np.float64)
-        iod = face.interocular
-        box = face_box(tgt, out.shape)
+        tgt_full = np.asarray(face.landmarks, np.float64)
+        box = face_box(tgt_full, out.shape)
         x0, y0, x1, y1 = box
-        if x1 - x0 < 8 or y1 - y0 < 8 or iod < 4:
+        w, h = x1 - x0, y1 - y0
+        if w < 8 or h < 8 or face.interocular < 4:
             return None
-        target = out[y0:y1, x0:x1].copy()
+        target_full = out[y0:y1, x0:x1].copy()
+        k = min(1.0, s.max_side / max(w, h))
+        tgt = (tgt_full - (x0, y0, 0)) * k  # the work frame: the box, scaled by k
+        if k < 1:
+            ws, hs = max(8, round(w * k)), max(8, round(h * k))
+            target = cv2.resize(target_full, (ws, hs), interpolation=cv2.INTER_AREA)
+            k_xy = np.array([ws / w, hs / h])
+            tgt[:, :2] = (tgt_full[:, :2] - (x0, y0)) * k_xy
+        else:
+            ws, hs, target = w, h, target_full
+        lbox = (0, 0, ws, hs)
+        iod = face.interocular * k
         dst = target_geometry(tgt, self.source.points, s.shape)
         # Texture: source crop -> destination mesh, sampled from the pyramid level nearest the scale.
         level, lscale = self.source.level_for(iod / max(self._src_iod, 1e-6))
-        ids = self.warper.raster(dst, box, depth=tgt[:, 2])
+        ids = self.warper.raster(dst, lbox, depth=tgt[:, 2])
         aff = _affines(self.source.points, dst, self.tris)
-        mx, my = self.warper.apply(ids, aff, box, src_scale=lscale)
+        mx, my = self.warper.apply(ids, aff, lbox, src_scale=lscale)
         warped = remap(level, mx, my)
         valid = ids >= 0
         # Colour: the source's skin statistics -> the target's (averaged along a track).
-        tskin = lab_stats(target, skin_mask(dst, target.shape, (x0, y0)))
+        tskin = lab_stats(target, skin_mask(dst, target.shape))
         if tskin is not None and state is not None:
             state.skin = tskin if state.skin is None else state.skin.blend(tskin, 0.8)
             tskin = state.skin
         if tskin is not None and s.color > 0:
             warped = transfer(warped, self.source.skin, tskin, strength=s.color)
-        region = blend_region(dst, box, s.margin * iod) & valid
+        region = blend_region(dst, lbox, s.margin * iod) & valid
         if region.sum() < 16:
             return None
-        # The target's own eyes and inner mouth, moved with their (rigid) share of the geometry change.
-        opening = openings_mask(dst, box, s.keep_eyes, s.keep_mouth)
-        inner = _moved_target(target, tgt[:, :2], dst, box, opening)
+        opening = openings_mask(dst, lbox, s.keep_eyes, s.keep_mouth)
         swapped = warped.astype(np.float32)
         # Seamless: spread the border mismatch over the region (Poisson's membrane), then feather.
         diff = target.astype(np.float32) - swapped
@@ -282,14 +312,16 @@ class MeshSwapper:
         # Occluders: things in front of the target's face stay the target's.
         occ = None
         if s.occlusion in ("auto", "parser"):
-            occ = _parser_occluders(out, face, box)
+            occ = _parser_occluders(out, face, box, state, s.parser_every)
+            if occ is not None and k < 1:
+                occ = cv2.resize(occ, (ws, hs), interpolation=cv2.INTER_AREA)
         if s.occlusion in ("auto", "heuristic") and tskin is not None:
             skip = np.zeros(opening.shape, np.uint8)
             for g in ("right_brow", "left_brow", "right_eye", "left_eye"):
-                cv2.fillConvexPoly(skip, cv2.convexHull(np.round(dst[list(lg.GROUPS[g])] - (x0, y0)).astype(np.int32)), 1)
+                cv2.fillConvexPoly(skip, cv2.convexHull(np.round(dst[list(lg.GROUPS[g])]).astype(np.int32)), 1)
             skip = cv2.dilate(skip | (opening == 1), np.ones((3, 3), np.uint8), iterations=max(1, int(0.06 * iod)))
             lips = np.zeros(opening.shape, np.uint8)
-            cv2.fillPoly(lips, [np.round(dst[list(lg.LIPS)] - (x0, y0)).astype(np.int32)], 1)
+            cv2.fillPoly(lips, [np.round(dst[list(lg.LIPS)]).astype(np.int32)], 1)
             lips = cv2.dilate(lips, np.ones((3, 3), np.uint8), iterations=max(1, int(0.04 * iod))) > 0
             heur = occluder_mask(target, region, (skip > 0) | (opening == 2), lips, tskin, iod, s.occluder_threshold)
             occ = heur if occ is None else np.maximum(occ, heur)
@@ -297,16 +329,28 @@ class MeshSwapper:
         if self.source.occluded is not None and s.occlusion != "off":
             socc = remap(self.source.occluded_level(lscale), mx, my)
             occ = socc if occ is None else np.maximum(occ, socc)
-        if inner is not None:
-            ia = cv2.GaussianBlur((opening > 0).astype(np.float32), (0, 0), max(0.6, 0.02 * iod))[..., None]
-            swapped = swapped * (1 - ia) + inner.astype(np.float32) * ia
         alpha = feather(region, max(1.0, s.feather * iod)) * np.float32(s.blend)
         if occ is not None:
             alpha *= 1 - np.clip(occ, 0, 1)
+        if k < 1:  # back to the image's resolution
+            swapped = cv2.resize(swapped, (w, h), interpolation=cv2.INTER_LINEAR)
+            alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+            dst_full = dst / k_xy + (x0, y0)
+        else:
+            dst_full = dst + (x0, y0)
+        # The target's own eyes and inner mouth, at full resolution, moved with their (rigid) share
+        # of the geometry change.
+        opening = openings_mask(dst_full, box, s.keep_eyes, s.keep_mouth)
+        inner = _moved_target(target_full, tgt_full[:, :2] - (x0, y0), dst_full - (x0, y0), (0, 0), opening)
+        if inner is not None:
+            ia = cv2.GaussianBlur((opening > 0).astype(np.float32), (0, 0), max(0.6, 0.02 * face.interocular))[..., None]
+            swapped = swapped * (1 - ia) + inner.astype(np.float32) * ia
         a3 = alpha[..., None]
-        mixed = swapped * a3 + target.astype(np.float32) * (1 - a3)
+        mixed = swapped * a3 + target_full.astype(np.float32) * (1 - a3)
         res = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
-        out[y0:y1, x0:x1] = np.where(a3 > 0, res, target)
+        out[y0:y1, x0:x1] = np.where(a3 > 0, res, target_full)
+        if occ is not None and k < 1:
+            occ = cv2.resize(occ, (w, h), interpolation=cv2.INTER_LINEAR)
         return SwapInfo(box, alpha, occ)
 
 

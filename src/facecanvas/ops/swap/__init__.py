@@ -15,6 +15,7 @@ from ...errors import InputError
 from ..base import Operation, OpResult, Options, option
 
 METHODS = ("mesh", "naive", "aei")
+PHOTO_MAX_SIDE, VIDEO_MAX_SIDE = 512, 256  # face box side worked on at full resolution
 DEFAULT_AEI_MODEL = "faceshifter_aei.onnx"  # in facecanvas/models when the learned model is shipped
 
 
@@ -63,8 +64,9 @@ class SwapOperation(Operation):
             raise InputError(f"{path}: --method aei is not wired to the learned model yet; use --method mesh")
         self.video = video
         self.source = as_source(source if source is not None else o.source, analyzer)
-        self.settings = SwapSettings(shape=o.shape, blend=o.blend,
-                                     occlusion="off" if o.occlusion == "off" else o.occlusion)
+        self.settings = SwapSettings(shape=o.shape, blend=o.blend, occlusion=o.occlusion,
+                                     max_side=VIDEO_MAX_SIDE if video else PHOTO_MAX_SIDE,
+                                     parser_every=3 if video else 1)
         self._mesh = MeshSwapper(self.source, self.settings)
         self._tracks: dict = {}
 
