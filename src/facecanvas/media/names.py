@@ -27,7 +27,9 @@ def _escape_char(ch: str) -> str:
     if ch in _ESCAPES:
         return _ESCAPES[ch]
     cat = unicodedata.category(ch)
-    if cat in ("Cc", "Cs", "Zl", "Zp") or (cat == "Cf" and ch not in "\u200d"):  # controls, bidi overrides
+    # Controls, line/paragraph separators, bidi overrides and other format characters (the zero-width
+    # joiner of emoji sequences aside), unassigned and private-use code points.
+    if cat in ("Cc", "Cs", "Cn", "Co", "Zl", "Zp") or (cat == "Cf" and ch != "\u200d"):
         return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
     return ch
 
