@@ -15,6 +15,24 @@ from .face import Detection
 MESH_INPUT = 256
 _CROP_ZOOM = 1.8  # crop side relative to the detection box
 
+# A NormalizedLandmark as MediaPipe serializes it when it carries x, y and z only: field 1 (the landmark,
+# 15 bytes) holding floats 1, 2 and 3. Reading the bytes with numpy takes ~20 us for 478 points, where
+# reading the message's 478 x 3 attributes in Python takes ~1 ms (a quarter of a video mesh call's CPU).
+_ENTRY = np.dtype([("tag", "u1"), ("len", "u1"), ("tx", "u1"), ("x", "<f4"), ("ty", "u1"), ("y", "<f4"),
+                   ("tz", "u1"), ("z", "<f4")])
+
+
+def landmark_array(landmark_list) -> np.ndarray:
+    """(N, 3) float64 normalized points of a MediaPipe ``NormalizedLandmarkList``."""
+    data = landmark_list.SerializeToString()
+    n = len(landmark_list.landmark)
+    if len(data) == n * _ENTRY.itemsize:
+        e = np.frombuffer(data, _ENTRY)
+        if ((e["tag"] == 0x0A) & (e["len"] == 15) & (e["tx"] == 0x0D) & (e["ty"] == 0x15) & (e["tz"] == 0x1D)).all():
+            return np.stack([e["x"], e["y"], e["z"]], axis=1).astype(np.float64)
+    # Any other layout (a coordinate of exactly 0 is left out of the bytes; visibility or presence set).
+    return np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], np.float64)
+
 
 class FaceMeshLandmarker:
     """Wraps ``mp.solutions.face_mesh.FaceMesh(refine_landmarks=True)`` in static-image mode."""
@@ -52,8 +70,7 @@ class FaceMeshLandmarker:
         if not res.multi_face_landmarks:
             return None
         # Neighbours can enter the crop: keep the mesh whose nose is nearest the crop centre.
-        candidates = [np.array([(p.x, p.y, p.z) for p in f.landmark], np.float64) * MESH_INPUT
-                      for f in res.multi_face_landmarks]
+        candidates = [landmark_array(f) * MESH_INPUT for f in res.multi_face_landmarks]
         pts = min(candidates, key=lambda c: np.linalg.norm(c[1, :2] - MESH_INPUT / 2))
         inv = invert_affine(m)
         scale = np.sqrt(abs(np.linalg.det(inv[:, :2])))
