@@ -274,6 +274,11 @@ def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts, labels: np.ndarray | N
         plan_image, known = _forehead_down(crop, known, hole, below)
         source &= ~below
     known = cv2.morphologyEx(known.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.02 * iod)).astype(bool)
+    if any(n in masks for n in ("eyes", "nose", "mouth")):
+        # Folds and highlights that touch the hole (smile folds, a socket's shadow, a lit cheek) are taken
+        # in, so the fill's border runs over plain skin and does not carry them inwards as dents.
+        grown = hole | _folds(crop, hole, known, iod)
+        hole = grown & near_face & (True if kept_px is None else ~kept_px)
     kept = [m for name, m in every_part.items() if name not in masks]
     edge = ~union(kept, (s, s))
     soft = None
@@ -304,6 +309,39 @@ def labels_fit(labels: np.ndarray, pts: np.ndarray, face_mask: np.ndarray) -> bo
     # Part borders are fuzzy: a neighbouring face class counts half.
     near = np.isin(inside, FACE_CLASSES) & ~agree
     return bool(occluded.mean() < 0.6 and (agree.mean() + 0.5 * near.mean()) > 0.75)
+
+
+FOLD_BAND = 0.18  # interocular units: how far past the part masks a fold or highlight is taken into the hole
+FOLD_LEVELS = 7.0  # Lab lightness levels (0-255) a fold lies below, or a highlight above, the skin's broad shading
+
+
+def _folds(crop: np.ndarray, hole: np.ndarray, known: np.ndarray, iod: float) -> np.ndarray:
+    """HxW bool: narrow dark valleys and bright bumps of the skin within ``FOLD_BAND`` iod of ``hole`` and
+    joined to it: the skin's lightness, lightly blurred, against its broad shading (a wide blur of the known
+    skin). A side-lit half of the face is broad shading, not a fold, and is left alone."""
+    from .inpaint.harmonic import masked_blur
+
+    band = cv2.dilate(hole.astype(np.uint8), _disk(FOLD_BAND * iod)).astype(bool) & ~hole & known
+    if not band.any():
+        return np.zeros_like(hole)
+    bx, by, bw, bh = cv2.boundingRect((band | hole).astype(np.uint8))
+    pad = int(0.3 * iod) + 2
+    y0, x0 = max(0, by - pad), max(0, bx - pad)
+    win = (slice(y0, by + bh + pad), slice(x0, bx + bw + pad))
+    light = cv2.cvtColor(crop[win], cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+    ok = known[win] & ~hole[win]
+    fine = masked_blur(light, ok, max(0.8, 0.03 * iod))
+    broad = masked_blur(light, ok, 0.25 * iod)
+    odd = band[win] & (np.abs(fine - broad) > FOLD_LEVELS)
+    # Only what is joined to the hole: grow the hole through the odd pixels (a geodesic dilation).
+    reach = hole[win].copy()
+    k = np.ones((3, 3), np.uint8)
+    for _ in range(max(1, int(FOLD_BAND * iod) + 1)):
+        reach = (cv2.dilate(reach.astype(np.uint8), k).astype(bool) & (odd | hole[win])) | reach
+    out = np.zeros_like(hole)
+    grown = cv2.morphologyEx((reach & ~hole[win]).astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.03 * iod)).astype(bool)
+    out[win] = grown & band[win]
+    return out
 
 
 def _column(height: float, up: bool) -> np.ndarray:
