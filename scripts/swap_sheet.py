@@ -34,7 +34,7 @@ def pick_targets(n: int) -> list[Path]:
         if hit:
             out.append(utk / hit[len(hit) // 2][0])
     cele = sorted((SHARED / "faces" / "celebahq512").glob("*.jpg"))
-    out += cele[10:10 + max(0, n - len(out) - 3):3]
+    out += cele[10::3][: max(0, n - len(out) - 3)]
     vids = [("videos/liveportrait/source_s18.mp4", 40), ("videos/retalking/face_1.mp4", 30), ("videos/tpsmm/vox_driving.mp4", 60)]
     for rel, k in vids:
         p = SHARED / rel

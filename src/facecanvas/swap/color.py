@@ -60,7 +60,7 @@ def lab_stats(bgr: np.ndarray, mask: np.ndarray) -> LabStats | None:
     return LabStats(lab.mean(0), lab.std(0) + 1e-3)
 
 
-def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 2.0,
+def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 1.6,
              strength: float = 1.0) -> np.ndarray:
     """``bgr`` (a texture with ``src``'s statistics) recoloured to ``dst``'s: per LAB channel
     (x - mean_s) * std_d / std_s + mean_d, the std ratio clamped to [1/max_ratio, max_ratio]."""

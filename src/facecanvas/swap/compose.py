@@ -140,24 +140,22 @@ def openings_mask(points: np.ndarray, box, eyes: bool = True, mouth: bool = True
     return m
 
 
-def _low_res_membrane(diff: np.ndarray, region: np.ndarray, side: int = 80) -> np.ndarray:
-    """The harmonic fill of ``diff`` (HxWx3 float32, meaningful just outside ``region``) over ``region``,
-    solved at about ``side`` px and brought back up: the smooth correction of Poisson blending."""
+def _low_res_membrane(diff: np.ndarray, region: np.ndarray, ring: np.ndarray, side: int = 80) -> np.ndarray:
+    """The harmonic fill over ``region`` of ``diff`` (HxWx3 float32) known on ``ring`` (the pixels just
+    outside the region, inside the warped mesh), solved at about ``side`` px and brought back up: the
+    smooth correction of Poisson blending. Only ring pixels give boundary values (beyond the mesh the
+    warp has no texture, and its difference would tint the face)."""
     h, w = region.shape
     k = max(1.0, max(h, w) / side)
-    if k == 1.0:
-        return membrane(diff, region, sweeps=24)
     sw, sh = max(3, round(w / k)), max(3, round(h / k))
-    r_small = cv2.resize(region.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0.02
-    # Boundary values: the mean over the known pixels of each low-res cell.
-    known = (~region).astype(np.float32)
+    known = ring.astype(np.float32)
     num = cv2.resize(diff * known[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
     den = cv2.resize(known, (sw, sh), interpolation=cv2.INTER_AREA)[..., None]
-    vals = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0).astype(np.float32)
-    if r_small.all():
-        r_small[[0, -1], :] = False
-        r_small[:, [0, -1]] = False
-    mem = membrane(vals, r_small, sweeps=24)
+    have = den[..., 0] > 1e-3
+    if not have.any():
+        return np.zeros_like(diff)
+    vals = np.where(have[..., None], num / np.maximum(den, 1e-3), 0.0).astype(np.float32)
+    mem = membrane(vals, ~have, sweeps=24)
     return cv2.resize(mem, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
 
 
@@ -307,8 +305,11 @@ class MeshSwapper:
         opening = openings_mask(dst, lbox, s.keep_eyes, s.keep_mouth)
         swapped = warped.astype(np.float32)
         # Seamless: spread the border mismatch over the region (Poisson's membrane), then feather.
+        rr = max(2, int(round(0.05 * iod)))
+        ring = (cv2.dilate(region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rr + 1, 2 * rr + 1)))
+                > 0) & ~region & valid
         diff = target.astype(np.float32) - swapped
-        swapped += _low_res_membrane(np.where(region[..., None], 0.0, diff).astype(np.float32), region)
+        swapped += _low_res_membrane(diff, region, ring)
         # Occluders: things in front of the target's face stay the target's.
         occ = None
         if s.occlusion in ("auto", "parser"):
