@@ -41,7 +41,7 @@ OnFrames = Callable[[int], None]
 # --- inputs and plan -----------------------------------------------------------------------------------
 
 def _exts() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from ..cli.paths import IMAGE_EXTS
+    from ..media.image_io import IMAGE_EXTS
     from ..media.video_io import VIDEO_EXTS
 
     return tuple(IMAGE_EXTS), tuple(VIDEO_EXTS)
@@ -328,7 +328,7 @@ def run_batch(s: BatchSettings, log: Callable[[str], None] = lambda m: print(m, 
                "kind_of_item": row.kind,
                "frames": res.get("frames"), "worker": res.get("worker"), "builds": res.get("builds"),
                "spec_key": key, "op": spec, "version": __version__, "run": run_no, "engine": s.engine,
-               "was": row.planned.state}
+               "was": row.planned.state, "finished": round(time.time(), 3)}
         manifest.record(rec)
         summary.results.append(rec)
         summary.counts[res["status"]] += 1
