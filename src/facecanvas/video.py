@@ -121,7 +121,9 @@ class VideoReport:
     def summary(self) -> str:
         t = self.timings
         per = lambda s: f"{1000 * s / max(t.frames, 1):.1f} ms"  # noqa: E731
-        text = (f"{self.src} -> {self.dst}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps); "
+        from .media.names import display_path
+
+        text = (f"{display_path(self.src)} -> {display_path(self.dst)}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps); "
                 f"faces edited in {t.frames_with_faces} frames, {self.track_ids} track(s); "
                 f"per frame: tracking {per(t.track_s)}, edit {per(t.op_s)}")
         if self.damaged:

@@ -80,6 +80,8 @@ def run_photos(jobs: Sequence[tuple[Path, Path]], op: Operation, analyzer, *, ov
     from tqdm import tqdm
 
     from ..media.image_io import load_image, save_image, save_result
+    from ..media.names import display_path as shown
+    from ..media.outputs import check_outputs
 
     results = []
     bar = tqdm(list(jobs), unit="photo", disable=not progress or len(jobs) < 2, file=sys.stderr)
@@ -87,26 +89,29 @@ def run_photos(jobs: Sequence[tuple[Path, Path]], op: Operation, analyzer, *, ov
     for src, dst in bar:
         t0 = time.perf_counter()
         try:
+            # Every file this job writes is checked before any is written (a mask that would replace an
+            # input must not leave the image written and the run failed).
+            check_outputs([dst, *([mask_path(dst)] if save_mask else [])], overwrite=overwrite, protected=protected)
             img = load_image(src)
             faces = analyzer.detect(img.bgr)
             if not faces:
                 raise NoFaceError(f"{src}: no face found")
             r = op.apply(img.bgr, faces)
             for reason in r.skipped:
-                write(f"facecanvas: warning: {src}: {reason}")
+                write(f"facecanvas: warning: {shown(src)}: {reason}")
             save_result(dst, r.image, img, overwrite=overwrite, protected=protected, operation=op.name)
             if save_mask and r.mask is not None:
                 save_image(mask_path(dst), r.mask, overwrite=overwrite, protected=protected,
                            operation=op.name)
             note = op.describe(r)
             results.append(JobResult(src, dst, None, r.faces, note, time.perf_counter() - t0, r.details))
-            write(f"{src} -> {dst} ({note})")
+            write(f"{shown(src)} -> {shown(dst)} ({note})")
         except KeyboardInterrupt:
             raise
         except Exception as e:  # noqa: BLE001 - one bad item must not stop the batch
             err = _as_error(e, src)
             results.append(JobResult(src, None, err, seconds=time.perf_counter() - t0))
-            write(f"facecanvas: error: {err}")
+            write(f"facecanvas: error: {shown(str(err))}")
     return results
 
 
@@ -115,10 +120,16 @@ def run_videos(jobs: Sequence[tuple[Path, Path]], op: Operation, tracking, *, en
                log: Log = _stderr) -> list[JobResult]:
     """Each video through ``op`` with a fresh tracker (``pipeline.make_processor``). Ctrl-C raises
     ``VideoInterrupted`` (the frames done so far are kept as a partial file)."""
+    import dataclasses
+
     from ..media.video_io import EncodeOptions
+    from ..media.names import display_path as shown
     from ..pipeline import make_processor
     from ..video import VideoInterrupted, process_video
 
+    encode = encode or EncodeOptions()
+    if encode.operation is None:  # the "edited by facecanvas" mark names the op
+        encode = dataclasses.replace(encode, operation=op.name)
     results = []
     for src, dst in jobs:
         t0 = time.perf_counter()
@@ -126,11 +137,11 @@ def run_videos(jobs: Sequence[tuple[Path, Path]], op: Operation, tracking, *, en
         processor = None
         try:
             processor = make_processor(op, tracking)
-            report = process_video(src, dst, processor, encode=encode or EncodeOptions(), overwrite=overwrite,
+            report = process_video(src, dst, processor, encode=encode, overwrite=overwrite,
                                    progress=progress, protected=tuple(protected))
             log(report.summary())
             if not report.timings.frames_with_faces:
-                log(f"facecanvas: warning: {src}: no face found in any frame; the video was copied unchanged")
+                log(f"facecanvas: warning: {shown(src)}: no face found in any frame; the video was copied unchanged")
             results.append(JobResult(src, dst, None, report.timings.frames_with_faces, "", time.perf_counter() - t0,
                                      {"frames": report.frames, "fps": report.fps}))
         except VideoInterrupted as e:
@@ -141,7 +152,7 @@ def run_videos(jobs: Sequence[tuple[Path, Path]], op: Operation, tracking, *, en
         except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
             err = _as_error(e, src)
             results.append(JobResult(src, None, err, seconds=time.perf_counter() - t0))
-            log(f"facecanvas: error: {err}")
+            log(f"facecanvas: error: {shown(str(err))}")
         finally:
             if processor is not None:
                 processor.tracker.close()

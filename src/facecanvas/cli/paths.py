@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from ..errors import InputError, OutputError
+from ..media.image_io import IMAGE_EXTS
 from ..media.names import display_path
 from ..media.video_io import VIDEO_EXTS
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")  # what we read and write
 
 
 def _names_a_folder(output: str) -> bool:

@@ -34,7 +34,8 @@ __all__ = ["LoadedImage", "load_image", "from_array", "restore_like", "save_imag
 # Only formats we can also write (plus GIF). Keeping Pillow off the rest matters for
 # untrusted files: e.g. its EPS plugin would run Ghostscript.
 _READ_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
-_WRITE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")  # what we read and write
+_WRITE_EXTS = IMAGE_EXTS
 _16BIT_EXTS = (".png", ".tif", ".tiff")
 _ORIENTATION_TAG = 0x0112
 
