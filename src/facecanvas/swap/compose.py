@@ -51,8 +51,8 @@ class SwapSettings:
     shape: float = 0.5  # 0: the target's mesh; 1: the source's shape in the target's pose
     blend: float = 1.0  # 1: the full swap; lower mixes the target back in
     color: float = 1.0  # strength of the LAB colour transfer
-    margin: float = 0.04  # the blend region stops this fraction of the eye distance inside the oval
-    feather: float = 0.10  # alpha ramp width, fraction of the eye distance
+    margin: float = 0.02  # the blend region stops this fraction of the eye distance inside the oval
+    feather: float = 0.06  # alpha ramp width, fraction of the eye distance
     occlusion: str = "auto"
     occluder_threshold: float = 6.0  # chroma distance from the target's skin (robust deviations): an occluder
     keep_eyes: bool = True
@@ -157,6 +157,22 @@ def _low_res_membrane(diff: np.ndarray, region: np.ndarray, ring: np.ndarray, si
     vals = np.where(have[..., None], num / np.maximum(den, 1e-3), 0.0).astype(np.float32)
     mem = membrane(vals, ~have, sweeps=24)
     return cv2.resize(mem, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+
+
+def robust_ring(diff: np.ndarray, ring: np.ndarray, spread: float = 3.0, floor: float = 12.0) -> np.ndarray:
+    """The ring pixels whose target-minus-swap difference is typical of the ring (within ``spread``
+    robust deviations of its median, at least ``floor`` levels, in every channel). A fringe of hair, a
+    glasses frame or a hand on the border would otherwise bleed its colour over the whole face (the
+    classic Poisson-cloning halo); without them the border there is left to the feathered alpha."""
+    d = diff[ring]
+    if len(d) < 20:
+        return ring
+    med = np.median(d, 0)
+    mad = np.median(np.abs(d - med), 0) * 1.4826
+    ok = (np.abs(d - med) <= np.maximum(spread * mad, floor)).all(1)
+    out = np.zeros_like(ring)
+    out[ring] = ok
+    return out if ok.sum() >= 20 else ring
 
 
 def _parser_occluders(image: np.ndarray, face: Face, box, state: "TrackState | None" = None,
@@ -309,6 +325,7 @@ class MeshSwapper:
         ring = (cv2.dilate(region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rr + 1, 2 * rr + 1)))
                 > 0) & ~region & valid
         diff = target.astype(np.float32) - swapped
+        ring = robust_ring(diff, ring)
         swapped += _low_res_membrane(diff, region, ring)
         # Occluders: things in front of the target's face stay the target's.
         occ = None
