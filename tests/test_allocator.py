@@ -45,9 +45,11 @@ def test_freed_buffers_are_reused_instead_of_faulted_in_again():
 
 
 def test_cli_sets_it(monkeypatch):
+    import facecanvas.allocator as allocator
     import facecanvas.cli.main as cli_main
 
     calls = []
-    monkeypatch.setattr(cli_main, "keep_freed_memory", lambda: calls.append(1) or True)
+    # main() imports it after its signal policy is set (not at module import time), from allocator.
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or True)
     cli_main.main(["effects"])
     assert calls == [1]

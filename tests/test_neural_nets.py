@@ -256,7 +256,8 @@ def test_config_errors_name_the_file_and_field(tmp_path):
 
 
 def test_shipped_configs_are_valid():
-    for p in sorted(CONFIGS.glob("*.toml")):
+    # The eraser's configs; the folder also holds the swap, de-identification and parser trainers' own.
+    for p in (CONFIGS / "compact.toml", CONFIGS / "paper.toml"):
         cfg = load_config(p)
         assert cfg.model.variant in VARIANTS
 
