@@ -103,13 +103,14 @@ def resolve_parser(parser):
     if env.lower() == "none":
         return None
     try:
-        if env:
-            if env not in _PARSERS:
-                _PARSERS[env] = fp.FaceParser(env)
-            return _PARSERS[env]
-        if not fp.default_model_path().is_file():
+        path = env or fp.default_model_path()
+        if not env and not fp.default_model_path().is_file():
             return None
-        return fp.default_parser()
+        if path not in _PARSERS:
+            # One thread: the network is a few milliseconds, and an idle thread pool spins on the other
+            # cores after every call, which costs more CPU than it saves on a busy machine.
+            _PARSERS[path] = fp.FaceParser(path, threads=1)
+        return _PARSERS[path]
     except Exception:  # noqa: BLE001 - a missing runtime or a bad file: erase as without a parser
         return None
 
