@@ -25,11 +25,13 @@ always the newest frame. At the end it prints the frames shown, dropped, and the
 (median and 95th percentile, from a frame's arrival to its hand-over to the page).
 
 The operation: --effect NAME (an AR effect, see `facecanvas effect --help`), --erase (the blank
-face), or --passthrough (no edit; with --show-tracks it shows what the tracker sees).
+face), --swap PHOTO (that person's face on every face, see `facecanvas swap --help`), or
+--passthrough (no edit; with --show-tracks it shows what the tracker sees).
 
 examples:
   facecanvas live --camera 0 --effect comic          # then open http://127.0.0.1:8765/
   facecanvas live --camera 0 --erase --largest --virtual-cam
+  facecanvas live --camera 0 --swap friend.jpg
   facecanvas live --source clip.mp4 --erase --duration 10   # a file as a camera: real-time pacing
   facecanvas live --source clip.mp4 --passthrough --show-tracks --loop
 """
@@ -45,6 +47,7 @@ def add_parser(sub) -> None:
     op.add_argument("--effect", metavar="NAME", help="apply this AR effect to every face")
     op.add_argument("--erase", action="store_true", help="erase facial parts to a blank face (the default)")
     op.add_argument("--passthrough", action="store_true", help="no edit (preview the tracking with --show-tracks)")
+    op.add_argument("--swap", metavar="PHOTO", help="put the face of the person in PHOTO on every face (face swap)")
     add_options(p.add_argument_group("with --erase"), EraseOptions,
                 help={i.name: "with --erase: " + i.help for i in EraseOptions.schema()})
     add_options(p, LiveOptions, skip=("duration", "width", "height"))
@@ -63,6 +66,10 @@ def add_parser(sub) -> None:
 def make_op(args: argparse.Namespace) -> tuple[Operation, str]:
     if args.passthrough:
         return PassthroughOperation(), "passthrough"
+    if args.swap:
+        from ..ops.swap import SwapOperation, SwapOptions
+
+        return SwapOperation(SwapOptions(source=args.swap), video=True), f"swap from {args.swap}"
     if args.effect:
         from ..ops.effect import EffectOperation, EffectOptions
 
