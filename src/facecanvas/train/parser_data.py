@@ -282,6 +282,16 @@ def confusion(pred: np.ndarray, gt: np.ndarray, n: int = NUM_CLASSES) -> np.ndar
     return np.bincount(n * gt[keep].astype(np.int64) + pred[keep], minlength=n * n).reshape(n, n)
 
 
+def miou_present(cm: np.ndarray) -> float:
+    """Mean IoU over the non-background classes that occur in the truth (a class with no true pixel, e.g.
+    "other" on clean faces, has an IoU of 0 as soon as it is predicted anywhere; its false positives are
+    reported separately)."""
+    iou = iou_from_confusion(cm)
+    present = cm.sum(1) > 0
+    present[0] = False
+    return float(np.mean(iou[present]))
+
+
 def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
     tp = np.diag(cm).astype(np.float64)
     denom = cm.sum(0) + cm.sum(1) - tp

@@ -77,9 +77,8 @@ def evaluate(net, images, labels, size, device) -> dict:
     cm = sum(pdata.confusion(p, g) for p, g in zip(pred, labels))
     iou = pdata.iou_from_confusion(cm)
     res = {"iou": {c: (None if np.isnan(v) else round(float(v), 4)) for c, v in zip(pdata.CLASSES, iou)}}
-    fg = [v for c, v in zip(pdata.CLASSES, iou) if c != "background" and not np.isnan(v)]
-    res["miou"] = round(float(np.mean(fg)), 4)  # mean over the classes present, background excluded
-    res["miou_with_bg"] = round(float(np.nanmean(iou)), 4)
+    res["miou"] = round(pdata.miou_present(cm), 4)  # classes present in the truth, background excluded
+    res["other_false_positive_pct"] = round(float(100 * cm[:, pdata.OTHER].sum() / cm.sum()), 3)
     res["pixel_acc"] = round(float(np.diag(cm).sum() / cm.sum()), 4)
     return res, pred
 
@@ -253,16 +252,15 @@ def evaluate_onnx(model: Path, a, log) -> dict:
             cm += pdata.confusion(p, lab)
             shown.append((img, lab, p))
         iou = pdata.iou_from_confusion(cm)
-        fg = [v for c, v in zip(pdata.CLASSES, iou) if c != "background" and not np.isnan(v)]
         out[mode] = {"iou": {c: (None if np.isnan(v) else round(float(v), 4)) for c, v in zip(pdata.CLASSES, iou)},
-                     "miou": round(float(np.mean(fg)), 4), "faces": len(imgs),
+                     "miou": round(pdata.miou_present(cm), 4), "faces": len(imgs),
+                     "other_predicted_pct": round(float(100 * cm[:, pdata.OTHER].sum() / cm.sum()), 3),
                      "pixel_acc": round(float(np.diag(cm).sum() / cm.sum()), 4)}
         preds[mode] = shown
     # per-face mIoU, to pick the worst faces for the contact sheet
     per_face = []
     for img, lab, p in preds["clean"]:
-        iou = pdata.iou_from_confusion(pdata.confusion(p, lab))
-        per_face.append(float(np.nanmean(iou[1:])))
+        per_face.append(pdata.miou_present(pdata.confusion(p, lab)))
     order = np.argsort(per_face)
     out["per_face_miou"] = {"median": round(float(np.median(per_face)), 4), "min": round(float(np.min(per_face)), 4)}
     (a.out / "heldout_onnx.json").write_text(json.dumps(out, indent=1))
@@ -279,7 +277,7 @@ def evaluate_onnx(model: Path, a, log) -> dict:
     occ = [tile(*preds["occluded"][i]) for i in range(4)]
     rows = first + worst + occ
     sheet = np.vstack([np.hstack(rows[i:i + 2]) for i in range(0, len(rows), 2)])
-    cv2.imwrite(str(a.out / "heldout_sheet.jpg"), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(str(a.out / "heldout_sheet.png"), sheet)
     return out
 
 
