@@ -228,3 +228,18 @@ def test_onnx_parity(tmp_path, one_thread):
     assert np.abs(ref - got).max() < 1e-4
     p = fp.FaceParser(path)  # the inference wrapper accepts the export and its metadata
     assert p.input_size == 64 and p.info == {"test": True}
+
+
+def test_faces_parse_writes_a_colour_overlay(tmp_path, astronaut_bgr):
+    import cv2
+
+    from conftest import run_cli
+
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), astronaut_bgr)
+    r = run_cli("faces", src, "--parse", tmp_path / "p.png")
+    assert r.returncode == 0, r.stderr
+    out = cv2.imread(str(tmp_path / "p.png"))
+    changed = np.any(out != astronaut_bgr, axis=2)
+    x0, y0, x1, y1 = 150, 40, 300, 220  # around the astronaut's head
+    assert changed[y0:y1, x0:x1].mean() > 0.5 and changed[400:, :100].mean() < 0.05

@@ -32,6 +32,7 @@ listed as skipped and left untouched by every operation.
 examples:
   facecanvas faces group.jpg
   facecanvas faces group.jpg --overlay faces.png --json
+  facecanvas faces photo.jpg --parse classes.png       # skin, hair, glasses, ... as colours
   facecanvas faces me.jpg --embed --json
 """
 
@@ -41,6 +42,10 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("photo", help="image file")
     p.add_argument("--overlay", metavar="PNG", help="write the photo with boxes, landmarks and face numbers")
+    p.add_argument("--parse", metavar="PNG",
+                   help="write the photo with each face's parsed classes (skin, brows, eyes, nose, lips, inner mouth, "
+                        "hair, glasses, ears, neck, hat, other) as a colour overlay (the face parser, "
+                        "docs/PARSER_MODEL_CARD.md)")
     p.add_argument("--json", action="store_true", help="print JSON (with all landmarks) instead of text")
     p.add_argument("--embed", action="store_true",
                    help="also print each face's 128-number identity embedding (SFace; see facecanvas verify)")
@@ -65,6 +70,24 @@ def draw_overlay(bgr: np.ndarray, analysis: Analysis) -> np.ndarray:
     return out
 
 
+def parse_overlay(bgr: np.ndarray, analysis: Analysis) -> np.ndarray:
+    """Each face's label map, brought back from its canonical crop, over the photo (largest face on top)."""
+    from ..masks.face_parser import BACKGROUND, PALETTE, FaceParser
+
+    parser = FaceParser()
+    h, w = bgr.shape[:2]
+    labels = np.full((h, w), BACKGROUND, np.uint8)
+    for f in reversed(analysis.faces):
+        crop_labels, t = parser.parse_face(bgr, f, 256)
+        back = cv2.warpAffine(crop_labels, t.inverse, (w, h), flags=cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=BACKGROUND)
+        labels = np.where(back != BACKGROUND, back, labels)
+    out = bgr.copy()
+    shown = labels != BACKGROUND
+    out[shown] = (0.5 * bgr[shown] + 0.5 * PALETTE[labels[shown]]).astype(np.uint8)
+    return out
+
+
 def embeddings(bgr: np.ndarray, analysis: Analysis) -> list[list[float]]:
     """Each face's unit embedding (the default embedder, SFace), rounded for printing."""
     from ..analysis.identity import default_embedder
@@ -78,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     with make_analyzer(args) as analyzer:
         analysis = analyzer.analyze(img.bgr)
     embeds = embeddings(img.bgr, analysis) if args.embed and analysis.faces else None
+    if args.parse and analysis.faces:
+        save_image(args.parse, parse_overlay(img.bgr, analysis), overwrite=args.overwrite,
+                   protected=[img.path] if img.path else (), operation="parse")
     if args.overlay:
         save_image(args.overlay, draw_overlay(img.bgr, analysis), overwrite=args.overwrite,
                    protected=[img.path] if img.path else ())
