@@ -1,6 +1,6 @@
 """`facecanvas web` without a browser: a real uvicorn server on a free port at 127.0.0.1, driven over HTTP.
 
-Covers the promises of docs/WEB.md: bound to 127.0.0.1 by default (a warning when exposed), uploads
+Covers the promises of the README's web page section: bound to 127.0.0.1 by default (a warning when exposed), uploads
 bounded in bytes and pixels with the CLI's one-line messages, no traceback ever, two parallel jobs,
 video keeps its frames and audio, forms generated from every operation's schema (an extra operation
 shows up by itself and runs), basic auth, the Host-header check and the private, cleaned folder.
