@@ -345,7 +345,9 @@ def run_batch(s: BatchSettings, log: Callable[[str], None] = lambda m: print(m, 
     try:
         if items:
             if s.engine == "local":
-                summary.rebuilds = run_local(items, config, min(workers, len(items)), on_result, on_frames)
+                n = min(workers, len(items))
+                config.threads = max(1, default_workers("local") // n) if n > 1 else None
+                summary.rebuilds = run_local(items, config, n, on_result, on_frames)
             else:
                 from .ray_engine import run_ray
 

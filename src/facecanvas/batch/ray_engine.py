@@ -28,6 +28,9 @@ def _ray():
 
 class WorkerActor:
     def __init__(self, config: dict):
+        from .worker import limit_threads
+
+        limit_threads(1)  # one CPU per actor (Ray sets OMP_NUM_THREADS=1 too; OpenCV needs telling)
         self.worker = Worker(WorkerConfig(**config))
 
     def process(self, item: Item) -> dict:

@@ -35,6 +35,7 @@ class WorkerConfig:
     encode: dict = field(default_factory=dict)  # EncodeOptions fields for videos
     save_mask: bool = False
     crash_on: str | None = None  # tests only: os._exit in the worker on an input whose name contains this
+    threads: int | None = None  # native threads per worker (OpenCV, OpenMP/BLAS): cores / workers
     frames: Any = None  # a queue for (item id, frames done) progress messages; None: no frame progress
 
     def plain(self) -> dict:
@@ -176,13 +177,27 @@ class Worker:
 _WORKER: Worker | None = None
 
 
+def limit_threads(threads: int | None) -> None:
+    """N workers on C cores: each worker's native thread pools get C / N threads, as Ray does for its
+    actors (OMP_NUM_THREADS = the actor's CPUs), instead of every worker starting C threads of its own.
+    Before the first import of cv2 / numpy's BLAS in this process, so the environment still counts."""
+    if not threads:
+        return
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+
+
 def init(config: WorkerConfig) -> None:
-    """Pool initializer: the native logs of model loading go nowhere, the worker is made (models load on
-    its first item, once)."""
+    """Pool initializer: thread pools sized to this worker's share of the cores, the worker made (models
+    load on its first item, once)."""
     global _WORKER
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it stops the pool
+    limit_threads(config.threads)
     _WORKER = Worker(config)
 
 
