@@ -1,0 +1,298 @@
+"""``deid``: live face de-identification without training. Every face gets a synthetic identity (a
+random face drawn from a PCA texture model of hundreds of faces, facecanvas.deid.model) put on by the
+mesh swap (facecanvas.swap), so pose, expression, gaze, lighting and occluders stay; the package's
+recognizer (SFace) then checks every output face against its input and escalates a face it still
+recognises: another identity further from the mean face at full strength, then the fallback (the
+eraser's blank face, or a strong blur)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ...analysis.face import Face
+from ...analysis.identity import SFACE_THRESHOLD
+from ...errors import InputError
+from ..base import Operation, OpResult, Options, option
+
+FALLBACKS = ("blank", "blur", "none")
+PHOTO_MAX_SIDE, VIDEO_MAX_SIDE = 512, 256
+
+
+@dataclass(frozen=True)
+class DeidOptions(Options):
+    strength: float = option(1.0, "identity distance: 0 leaves faces as they are, 1 puts the synthetic face on "
+                             "fully, up to 2 draws it further from the average face (more distinct, less "
+                             "natural)", min=0.0, max=2.0, metavar="S")
+    key: str | None = option(None, "secret for pseudonyms: the same person gets the same new face in every file "
+                             "and run with the same key (no key: new faces every run)", metavar="SECRET")
+    except_: str | None = option(None, "a photo of a person to leave untouched (everyone else is de-identified)",
+                                 flag="--except", metavar="PHOTO")
+    verify: bool = option(True, "check every output face with SFace and escalate faces still recognised",
+                          cli=False)
+    verify_threshold: float = option(SFACE_THRESHOLD, "SFace similarity (output vs input) at which a face counts "
+                                     "as still recognised", min=-1.0, max=1.0, metavar="X")
+    fallback: str = option("blank", "what a face still recognised after escalation gets: blank (the eraser's "
+                           "featureless face), blur (a strong blur of the face), none (keep the swap)",
+                           choices=FALLBACKS)
+    occlusion: str = option("auto", "keep things in front of the face (as swap --occlusion)",
+                            choices=("auto", "parser", "heuristic", "off"))
+
+    def check(self) -> None:
+        if self.key is not None and not str(self.key):
+            raise InputError("--key: give a non-empty secret")
+
+
+@dataclass
+class TrackStats:
+    label: str
+    frames: int = 0
+    verified: int = 0  # frames whose output SFace no longer matched the input
+    escalated: int = 0  # frames that needed the second identity
+    fallback: int = 0  # frames that needed the fallback
+    untouched: int = 0  # frames left as they were (--except)
+    similarity: list = field(default_factory=list)  # output-vs-input SFace similarity per frame
+
+    def to_dict(self) -> dict:
+        s = [x for x in self.similarity if x is not None]
+        return {"track": self.label, "frames": self.frames, "verified": self.verified, "escalated": self.escalated,
+                "fallback": self.fallback, "untouched": self.untouched,
+                "max_similarity": round(max(s), 4) if s else None,
+                "mean_similarity": round(float(np.mean(s)), 4) if s else None}
+
+
+class DeidOperation(Operation):
+    name = "deid"
+    summary = "replace every face with a synthetic identity (keyed pseudonyms), verified with SFace"
+    Options = DeidOptions
+
+    def __init__(self, options: DeidOptions | None = None, *, video: bool = False, analyzer=None,
+                 embedder=None, model=None):
+        super().__init__(options)
+        from ...deid.model import TextureModel
+        from ...deid.pseudonym import PersonRegistry, Pseudonyms
+        from ...swap import SwapSettings
+
+        o = self.options
+        self.video = video
+        self.model = model or TextureModel.load()
+        if embedder is None:
+            from ...analysis.identity import SFaceEmbedder
+
+            embedder = SFaceEmbedder()
+        self.embedder = embedder
+        self.pseudonyms = Pseudonyms(o.key, dim=int(getattr(embedder, "dim", 128)))
+        self.registry = PersonRegistry(SFACE_THRESHOLD)
+        side = VIDEO_MAX_SIDE if video else PHOTO_MAX_SIDE
+        blend = min(1.0, o.strength)
+        self.settings = SwapSettings(shape=0.25, blend=blend, occlusion=o.occlusion, max_side=side,
+                                     parser_every=3 if video else 1)
+        self.strong = SwapSettings(shape=0.6, blend=1.0, occlusion=o.occlusion, max_side=side,
+                                   parser_every=3 if video else 1)
+        self.scale = max(1.0, o.strength)
+        self._swappers: OrderedDict = OrderedDict()
+        self._except = None
+        if o.except_:
+            self._except = _except_reference(o.except_, analyzer, self.embedder)
+        self._eraser = None
+        self._tracks: dict = {}  # track_id -> dict(seed, level, state, except)
+        self.stats: dict = {}  # label -> TrackStats (kept across reset(): the run's report)
+        self._file = 0
+        self._calls = 0
+
+    # -- identities -------------------------------------------------------------------------------
+    def _swapper(self, seed: int, strong: bool):
+        from ...swap import MeshSwapper
+
+        k = (seed, strong)
+        if k not in self._swappers:
+            src = self.model.sample(seed, self.scale * (1.5 if strong else 1.0))
+            self._swappers[k] = MeshSwapper(src, self.strong if strong else self.settings)
+            while len(self._swappers) > 16:
+                self._swappers.popitem(last=False)
+        self._swappers.move_to_end(k)
+        return self._swappers[k]
+
+    def _seed_for(self, emb) -> int:
+        person = self.registry.find(emb)
+        if person is not None:
+            return self.registry.seeds[person]
+        seed = self.pseudonyms.seed(emb, "" if self.pseudonyms.keyed else f"person{len(self.registry.people)}")
+        self.registry.add(emb, seed)
+        return seed
+
+    def _embed(self, img, face):
+        try:
+            return self.embedder.embed(img, face)
+        except Exception:  # noqa: BLE001 - a face the recognizer cannot crop: no verification possible
+            return None
+
+    # -- frame ------------------------------------------------------------------------------------
+    def apply(self, frame: np.ndarray, faces: list[Face]) -> OpResult:
+        from ...swap.compose import TrackState
+
+        o = self.options
+        self._calls += 1
+        out = frame.copy()
+        done, skipped, seen, boxes = 0, [], set(), []
+        frame_stats = {"verified": 0, "escalated": 0, "fallback": 0, "untouched": 0}
+        for i, face in enumerate(faces):
+            tid = getattr(face, "track_id", -1)
+            tid = -1 if tid is None else tid
+            emb_in = None
+            tr = self._tracks.get(tid) if tid >= 0 else None
+            if tr is None:
+                emb_in = self._embed(frame, face)
+                is_except = bool(self._except is not None and emb_in is not None
+                                 and float(emb_in @ self._except) >= SFACE_THRESHOLD)
+                if tid >= 0:
+                    label = f"file{self._file}:track{tid}"
+                else:
+                    label = f"image{self._calls}:face{i + 1}"
+                tr = {"seed": None if is_except else self._seed_for(emb_in), "level": 0, "state": TrackState(),
+                      "except": is_except, "label": label}
+                if tid >= 0:
+                    self._tracks[tid] = tr
+            if tid >= 0:
+                seen.add(tid)
+            st = self.stats.setdefault(tr["label"], TrackStats(tr["label"]))
+            st.frames += 1
+            if tr["except"]:
+                st.untouched += 1
+                frame_stats["untouched"] += 1
+                skipped.append(f"face {i + 1} is the --except person; left unchanged")
+                continue
+            if o.strength <= 0:
+                skipped.append(f"face {i + 1}: --strength 0 leaves it unchanged")
+                continue
+            if o.verify and emb_in is None:
+                emb_in = self._embed(frame, face)
+            res, info, level, sim = None, None, tr["level"], None
+            while True:
+                trial = out.copy()
+                if level <= 1:
+                    info = self._swapper(tr["seed"] if level == 0 else tr["seed"] ^ 0x5DEECE66D, level == 1).swap(
+                        trial, face, tr["state"])
+                    if info is None:
+                        break
+                else:
+                    info = self._fallback(trial, face)
+                    if info is None:
+                        break
+                if not o.verify or emb_in is None or level >= 2 or o.fallback == "none" and level >= 1:
+                    res = trial
+                    if o.verify and emb_in is not None:
+                        sim = self._similarity(trial, face, emb_in)
+                    break
+                sim = self._similarity(trial, face, emb_in)
+                if sim is None or sim < o.verify_threshold:
+                    res = trial
+                    break
+                level += 1
+            if res is None:
+                skipped.append(f"face {i + 1} is too small or off the picture")
+                continue
+            tr["level"] = max(tr["level"], min(level, 1))  # the track keeps its stronger identity
+            out = res
+            boxes.append(info)
+            done += 1
+            st.similarity.append(sim)
+            ok = sim is not None and sim < o.verify_threshold
+            st.verified += ok
+            frame_stats["verified"] += ok
+            st.escalated += level == 1
+            frame_stats["escalated"] += level == 1
+            st.fallback += level >= 2
+            frame_stats["fallback"] += level >= 2
+        for k in [k for k in self._tracks if k not in seen]:
+            del self._tracks[k]
+        details = {"deid": frame_stats}
+        return OpResult(out, done, skipped, details, mask_of=lambda: _mask(frame.shape, boxes))
+
+    def _similarity(self, img, face, emb_in):
+        e = self._embed(img, face)
+        return None if e is None else float(e @ emb_in)
+
+    def _fallback(self, img: np.ndarray, face: Face):
+        """The fallback in place on ``img``; returns (box, alpha)."""
+        from ...swap.compose import blend_region, face_box, feather
+
+        box = face_box(np.asarray(face.landmarks, np.float64), img.shape)
+        x0, y0, x1, y1 = box
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        if self.options.fallback == "blank":
+            if self._eraser is None:
+                from .. import build
+
+                self._eraser = build("erase", video=self.video)
+            img[:] = self._eraser.apply(img, [face]).image
+            region = blend_region(np.asarray(face.landmarks, np.float64) - (x0, y0, 0), (0, 0, x1 - x0, y1 - y0), 0)
+            return _Info(box, region.astype(np.float32))
+        # blur: sigma = face width / 8 over the face oval, feathered
+        region = blend_region(np.asarray(face.landmarks, np.float64) - (x0, y0, 0), (0, 0, x1 - x0, y1 - y0), 0)
+        crop = img[y0:y1, x0:x1]
+        blurred = cv2.GaussianBlur(crop, (0, 0), max(1.0, (x1 - x0) / 8))
+        a = feather(region, max(1.0, 0.1 * face.interocular))[..., None]
+        img[y0:y1, x0:x1] = np.clip(blurred * a + crop * (1 - a), 0, 255).astype(np.uint8)
+        return _Info(box, a[..., 0])
+
+    def reset(self) -> None:
+        self._tracks = {}
+        self._file += 1
+
+    def describe(self, result: OpResult) -> str:
+        d = result.details.get("deid", {})
+        text = super().describe(result)
+        if d.get("fallback"):
+            text += f", {d['fallback']} needed the fallback"
+        return text
+
+    def report(self) -> dict:
+        """Per-track figures of the run so far, and totals."""
+        tracks = [s.to_dict() for s in self.stats.values()]
+        edited = [t for t in tracks if t["frames"] > t["untouched"]]
+        return {"faces": len(edited), "untouched_faces": len(tracks) - len(edited),
+                "frames": sum(t["frames"] - t["untouched"] for t in edited),
+                "verified_frames": sum(t["verified"] for t in tracks),
+                "escalated_frames": sum(t["escalated"] for t in tracks),
+                "fallback_frames": sum(t["fallback"] for t in tracks),
+                "faces_all_verified": sum(1 for t in edited if t["verified"] == t["frames"] - t["untouched"]),
+                "faces_with_fallback": sum(1 for t in edited if t["fallback"]),
+                "verify_threshold": self.options.verify_threshold, "tracks": tracks}
+
+
+@dataclass
+class _Info:
+    box: tuple
+    alpha: np.ndarray
+
+
+def _mask(shape, infos) -> np.ndarray:
+    mask = np.zeros(shape[:2], np.uint8)
+    for info in infos:
+        x0, y0, x1, y1 = info.box
+        np.maximum(mask[y0:y1, x0:x1], (info.alpha > 0.02).astype(np.uint8) * 255, out=mask[y0:y1, x0:x1])
+    return mask
+
+
+def _except_reference(path: str, analyzer, embedder) -> np.ndarray:
+    from ...analysis.identity import embed_largest_face
+    from ...errors import NoFaceError
+    from ...media.image_io import load_image
+    from ...swap.source import _analyzer
+
+    img = load_image(path).bgr
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    with _analyzer(analyzer) as a:
+        emb, _ = embed_largest_face(img, a, embedder, aligned=False)
+    if emb is None:
+        raise NoFaceError(f"{path}: no face found in the --except photo")
+    return emb
+
+
+OPERATION = DeidOperation

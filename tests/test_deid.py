@@ -1,0 +1,221 @@
+"""facecanvas deid: synthetic identities on real faces, keyed pseudonyms, --except, verification and its
+escalation, the CLI (mark, report, one-line errors)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_cli, shared_path
+from facecanvas.analysis.identity import SFACE_THRESHOLD
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from facecanvas.analysis.identity import SFaceEmbedder
+
+    return SFaceEmbedder()
+
+
+@pytest.fixture(scope="module")
+def deid_op(analyzer, embedder):
+    from facecanvas.ops.deid import DeidOperation, DeidOptions
+
+    return lambda **kw: DeidOperation(DeidOptions(**kw), analyzer=analyzer, embedder=embedder)
+
+
+def test_model_ships_small_and_samples_differ():
+    from facecanvas.deid.model import TextureModel, default_model_path
+
+    assert default_model_path().stat().st_size < 10e6
+    m = TextureModel.load()
+    assert m.n_faces >= 200
+    a, _ = m.sample_arrays(1)
+    b, _ = m.sample_arrays(2)
+    a2, _ = m.sample_arrays(1)
+    assert np.array_equal(a, a2) and np.abs(a.astype(int) - b).mean() > 3
+    src = m.sample(7)
+    assert src.texture.shape == (512, 512, 3) and src.points.shape == (478, 3)
+
+
+def test_identity_changes_pose_and_expression_stay(deid_op, analyzer, embedder, astronaut_bgr, astronaut_face):
+    from facecanvas.eval.face_metrics import expression_error, pose_error
+
+    op = deid_op(key="k1")
+    r = op.apply(astronaut_bgr, [astronaut_face])
+    assert r.faces == 1
+    sim = float(embedder.embed(r.image, astronaut_face) @ embedder.embed(astronaut_bgr, astronaut_face))
+    assert sim < SFACE_THRESHOLD
+    found = analyzer.detect(r.image)
+    assert len(found) == 1
+    assert pose_error(astronaut_face.landmarks, found[0].landmarks) < 8.0  # one face: re-detection noise
+    assert expression_error(astronaut_face.landmarks, found[0].landmarks) < 4.0
+    # Pixels outside the face's box never change.
+    x0, y0, x1, y1 = (int(v) for v in astronaut_face.box)
+    d = np.abs(r.image.astype(int) - astronaut_bgr).max(2) > 0
+    d[max(0, y0 - 40):y1 + 40, max(0, x0 - 40):x1 + 40] = False
+    assert not d.any()
+    rep = op.report()
+    assert rep["faces"] == 1 and rep["verified_frames"] == 1 and rep["fallback_frames"] == 0
+
+
+def test_key_gives_the_same_face_and_another_key_another(deid_op, astronaut_bgr, astronaut_face):
+    a = deid_op(key="alpha")(astronaut_bgr, [astronaut_face])
+    a2 = deid_op(key="alpha")(astronaut_bgr, [astronaut_face])
+    b = deid_op(key="beta")(astronaut_bgr, [astronaut_face])
+    assert np.array_equal(a, a2)
+    assert np.abs(a.astype(int) - b).mean() > 0.5
+    n1 = deid_op()(astronaut_bgr, [astronaut_face])
+    n2 = deid_op()(astronaut_bgr, [astronaut_face])
+    assert not np.array_equal(n1, n2)  # no key: a new face every run
+
+
+def test_same_person_same_pseudonym_within_a_run(deid_op, astronaut_bgr, astronaut_face):
+    op = deid_op()
+    first = op(astronaut_bgr, [astronaut_face])
+    again = op(astronaut_bgr, [astronaut_face])  # another photo of the same person in the same run
+    assert np.array_equal(first, again)
+
+
+def test_pseudonyms_and_registry_unit():
+    from facecanvas.deid.pseudonym import PersonRegistry, Pseudonyms
+
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal(128).astype(np.float32)
+    e /= np.linalg.norm(e)
+    assert Pseudonyms("k").seed(e) == Pseudonyms("k").seed(e)
+    seeds = {Pseudonyms(f"k{i}").seed(e) for i in range(8)}
+    assert len(seeds) == 8
+    reg = PersonRegistry(0.363)
+    reg.add(e, 5)
+    assert reg.find(e) == 0 and reg.find(-e) is None
+
+
+def test_escalation_then_fallback(deid_op, astronaut_bgr, astronaut_face):
+    """A recognizer that always matches (threshold -1): the second identity, then the fallback."""
+    op = deid_op(key="x", verify_threshold=-1.0, fallback="blur")
+    r = op.apply(astronaut_bgr, [astronaut_face])
+    assert r.faces == 1 and r.details["deid"]["fallback"] == 1
+    rep = op.report()
+    assert rep["fallback_frames"] == 1 and rep["faces_with_fallback"] == 1 and rep["verified_frames"] == 0
+    # The track keeps escalating on later frames; the blur is what is left on the face.
+    x0, y0, x1, y1 = (int(v) for v in astronaut_face.box)
+    crop = cv2.cvtColor(r.image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    orig = cv2.cvtColor(astronaut_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    assert cv2.Laplacian(crop, cv2.CV_32F).var() < 0.5 * cv2.Laplacian(orig, cv2.CV_32F).var()
+
+
+def test_escalation_with_a_fake_recogniser_that_is_fooled_once(analyzer, astronaut_bgr, astronaut_face):
+    """First identity still 'recognised', the second not: one escalated frame, no fallback."""
+    from facecanvas.ops.deid import DeidOperation, DeidOptions
+
+    class Fake:
+        name, dim, threshold = "fake", 2, 0.363
+
+        def __init__(self):
+            self.calls = 0
+
+        def embed(self, bgr, face):
+            self.calls += 1
+            # call 1: the input; 2: the first try (same as input); 3: the second (orthogonal)
+            return np.array([1.0, 0.0] if self.calls <= 2 else [0.0, 1.0], np.float32)
+
+    op = DeidOperation(DeidOptions(key="y", fallback="none"), analyzer=analyzer, embedder=Fake())
+    r = op.apply(astronaut_bgr, [astronaut_face])
+    assert r.details["deid"] == {"verified": 1, "escalated": 1, "fallback": 0, "untouched": 0}
+
+
+def test_except_leaves_that_person_pixel_identical(deid_op, analyzer, astronaut_bgr, tmp_path):
+    other_path = sorted(shared_path("faces", "celebahq512").glob("*.jpg"))[3]
+    other = cv2.resize(cv2.imread(str(other_path)), (512, 512))
+    img = np.hstack([astronaut_bgr, other])
+    faces = analyzer.detect(img)
+    assert len(faces) == 2
+    me = tmp_path / "me.png"
+    cv2.imwrite(str(me), astronaut_bgr)
+    op = deid_op(except_=str(me), key="z")
+    r = op.apply(img, faces)
+    assert r.faces == 1 and any("--except" in s for s in r.skipped)
+    assert np.array_equal(r.image[:, :512], img[:, :512])  # me: untouched
+    assert np.abs(r.image[:, 512:].astype(int) - img[:, 512:]).mean() > 0.5
+    assert op.report()["untouched_faces"] == 1
+
+
+def test_glint_faces_are_de_identified(deid_op, analyzer, embedder):
+    from facecanvas.analysis.identity import pad_for_detection
+
+    root = shared_path("identity", "glint", "images")
+    people = sorted(p for p in root.iterdir() if p.is_dir())[:4]
+    op = deid_op(key="glint")
+    sims = []
+    for person in people:
+        img = pad_for_detection(cv2.imread(str(sorted(person.glob("*.png"))[0])), 0.5)
+        faces = analyzer.detect(img)
+        if not faces:
+            continue
+        out = op(img, faces[:1])
+        sims.append(float(embedder.embed(out, faces[0]) @ embedder.embed(img, faces[0])))
+    assert len(sims) >= 3 and max(sims) < SFACE_THRESHOLD, sims
+
+
+def test_deidentify_api(analyzer, astronaut_bgr, astronaut_face):
+    from facecanvas.deid import deidentify
+    from facecanvas.errors import InputError
+
+    out = deidentify(astronaut_bgr, key="api", faces=[astronaut_face], analyzer=analyzer)
+    assert out.shape == astronaut_bgr.shape and not np.array_equal(out, astronaut_bgr)
+    with pytest.raises(InputError):
+        deidentify(np.zeros((10, 10), np.uint8))
+
+
+def test_registered_and_built_by_name():
+    from facecanvas.ops.registry import DEFAULT
+
+    assert "deid" in DEFAULT.names() and DEFAULT.get("deid").name == "deid"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, astronaut_bgr):
+    d = tmp_path_factory.mktemp("deid")
+    cv2.imwrite(str(d / "astro.png"), astronaut_bgr)
+    cv2.imwrite(str(d / "noface.png"), np.full((200, 200, 3), 90, np.uint8))
+    return d
+
+
+def test_cli_photo_mark_summary_and_report(files, tmp_path):
+    dst, rep = tmp_path / "out.png", tmp_path / "r.json"
+    r = run_cli("deid", files / "astro.png", "-o", dst, "--key", "cli", "--report", rep, "--save-mask")
+    assert r.returncode == 0, r.stderr
+    data = dst.read_bytes()
+    assert b"edited by facecanvas" in data and b": deid" in data
+    assert "verified de-identified" in r.stderr and "needed the fallback" in r.stderr
+    report = json.loads(rep.read_text())
+    assert report["faces"] == 1 and report["verified_frames"] == 1 and "cli" not in rep.read_text()
+    assert (tmp_path / "out_mask.png").is_file()
+
+
+@pytest.mark.parametrize("extra,code,words", [
+    (["--strength", "3"], 2, "--strength 3"),
+    (["--fallback", "paint"], 2, "invalid choice"),
+    (["--except", "missing.jpg"], 2, "missing.jpg"),
+    (["--report", "r.txt"], 2, "--report"),
+])
+def test_cli_bad_input_is_one_line(files, tmp_path, extra, code, words):
+    r = run_cli("deid", files / "astro.png", "-o", tmp_path / "o.png", *extra, cwd=tmp_path)
+    assert r.returncode == code, r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip() and not ln.startswith("usage")]
+    assert len(lines) == 1 and words in lines[-1], r.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_cli_no_face_is_exit_3(files, tmp_path):
+    r = run_cli("deid", files / "noface.png", "-o", tmp_path / "o.png")
+    assert r.returncode == 3 and "no face found" in r.stderr
+
+
+def test_cli_help_teaches():
+    r = run_cli("deid", "--help")
+    assert r.returncode == 0 and "--key" in r.stdout and "--except" in r.stdout and "synthetic" in r.stdout
