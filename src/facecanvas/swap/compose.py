@@ -219,7 +219,8 @@ def _face_parser():
         try:
             from ..masks import face_parser as fp
 
-            _PARSER.append(fp.FaceParser() if fp.default_model_path().is_file() else None)
+            # One thread: ORT's spinning pool costs more CPU than it saves on a 128 px crop.
+            _PARSER.append(fp.FaceParser(threads=1) if fp.default_model_path().is_file() else None)
         except Exception:  # noqa: BLE001 - not landed, no model, no onnxruntime: the heuristic serves
             _PARSER.append(None)
     return _PARSER[0]
