@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         mod.add_parser(sub)
     __import__("facecanvas.cli.web_cmd", fromlist=["add_parser"]).add_parser(sub)
     __import__("facecanvas.cli.swap_cmd", fromlist=["add_parser"]).add_parser(sub)
+    __import__("facecanvas.cli.deid_cmd", fromlist=["add_parser"]).add_parser(sub)
     __import__("facecanvas.cli.batch_cmd", fromlist=["add_parser"]).add_parser(sub)
     return p
 

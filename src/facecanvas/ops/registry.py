@@ -15,6 +15,7 @@ BUILTIN: Mapping[str, str] = {
     "effect": "facecanvas.ops.effect",
     "passthrough": "facecanvas.ops.passthrough",
     "swap": "facecanvas.ops.swap",
+    "deid": "facecanvas.ops.deid",
 }
 
 
