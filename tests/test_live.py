@@ -117,3 +117,32 @@ def test_live_bad_source_file_and_missing_virtual_camera(tmp_path, clip):
     except ImportError:
         r = run_cli("live", "--source", clip, "--passthrough", "--virtual-cam", "--no-server", "--duration", "1")
         assert r.returncode == 2 and "pip install pyvirtualcam" in r.stderr
+
+
+@pytest.mark.parametrize("flags", [["--swap", "SOURCE"], ["--deid", "--key", "k"]])
+def test_live_swap_and_deid_run_on_a_file_source(tmp_path, astronaut_bgr, flags):
+    import cv2
+
+    from conftest import run_cli
+
+    src = tmp_path / "face.png"
+    cv2.imwrite(str(src), astronaut_bgr)
+    clip = tmp_path / "clip.mp4"
+    _write_astronaut_clip(clip, astronaut_bgr)
+    args = [str(src) if f == "SOURCE" else f for f in flags]
+    r = run_cli("live", "--source", clip, *args, "--duration", "3", "--port", "0")
+    assert r.returncode == 0, r.stderr
+    assert "frames shown" in r.stderr and "Traceback" not in r.stderr
+
+
+def _write_astronaut_clip(path, bgr, frames: int = 20):
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = bgr.shape[1], bgr.shape[0], "yuv420p"
+        for _ in range(frames):
+            for pkt in s.encode(av.VideoFrame.from_ndarray(bgr[..., ::-1].copy(), format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)

@@ -25,13 +25,15 @@ always the newest frame. At the end it prints the frames shown, dropped, and the
 (median and 95th percentile, from a frame's arrival to its hand-over to the page).
 
 The operation: --effect NAME (an AR effect, see `facecanvas effect --help`), --erase (the blank
-face), --swap PHOTO (that person's face on every face, see `facecanvas swap --help`), or
+face), --swap PHOTO (that person's face on every face, see `facecanvas swap --help`), --deid (a new
+synthetic identity per person, verified, see `facecanvas deid --help`), or
 --passthrough (no edit; with --show-tracks it shows what the tracker sees).
 
 examples:
   facecanvas live --camera 0 --effect comic          # then open http://127.0.0.1:8765/
   facecanvas live --camera 0 --erase --largest --virtual-cam
   facecanvas live --camera 0 --swap friend.jpg
+  facecanvas live --camera 0 --deid --key my-secret
   facecanvas live --source clip.mp4 --erase --duration 10   # a file as a camera: real-time pacing
   facecanvas live --source clip.mp4 --passthrough --show-tracks --loop
 """
@@ -48,6 +50,9 @@ def add_parser(sub) -> None:
     op.add_argument("--erase", action="store_true", help="erase facial parts to a blank face (the default)")
     op.add_argument("--passthrough", action="store_true", help="no edit (preview the tracking with --show-tracks)")
     op.add_argument("--swap", metavar="PHOTO", help="put the face of the person in PHOTO on every face (face swap)")
+    op.add_argument("--deid", action="store_true",
+                    help="de-identify every face: a new, synthetic identity per person (see `facecanvas deid --help`)")
+    p.add_argument("--key", metavar="SECRET", help="with --deid: the same person gets the same new face in every run")
     add_options(p.add_argument_group("with --erase"), EraseOptions,
                 help={i.name: "with --erase: " + i.help for i in EraseOptions.schema()})
     add_options(p, LiveOptions, skip=("duration", "width", "height"))
@@ -70,6 +75,10 @@ def make_op(args: argparse.Namespace) -> tuple[Operation, str]:
         from ..ops.swap import SwapOperation, SwapOptions
 
         return SwapOperation(SwapOptions(source=args.swap), video=True), f"swap from {args.swap}"
+    if args.deid:
+        from ..ops.deid import DeidOperation, DeidOptions
+
+        return DeidOperation(DeidOptions(key=args.key), video=True), "deid"
     if args.effect:
         from ..ops.effect import EffectOperation, EffectOptions
 
