@@ -80,20 +80,19 @@ def _printable_streams() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import demo_cmd, effect_cmd, erase_cmd, eval_cmd, export_cmd, faces_cmd, gallery_cmd, inpaint_cmd, live_cmd, prepare_cmd, train_cmd, verify_cmd
+    from . import (batch_cmd, deid_cmd, demo_cmd, effect_cmd, erase_cmd, eval_cmd, export_cmd, faces_cmd, gallery_cmd,
+                   inpaint_cmd, live_cmd, prepare_cmd, swap_cmd, train_cmd, verify_cmd, web_cmd)
 
     p = argparse.ArgumentParser(
         prog="facecanvas", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Edit faces in photos, videos and live streams: erase facial parts to a natural blank face, "
-                    "apply AR effects, and train the neural eraser.")
+                    "apply AR effects, swap faces, de-identify people, and train the models behind them.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
-    for mod in (erase_cmd, inpaint_cmd, faces_cmd, demo_cmd, eval_cmd, prepare_cmd, train_cmd, export_cmd, live_cmd, effect_cmd, gallery_cmd, verify_cmd):
+    # The order of `facecanvas --help`: the edits first, then analysis, data, training and the page.
+    for mod in (erase_cmd, effect_cmd, swap_cmd, deid_cmd, inpaint_cmd, live_cmd, batch_cmd, faces_cmd, verify_cmd,
+                gallery_cmd, demo_cmd, eval_cmd, prepare_cmd, train_cmd, export_cmd, web_cmd):
         mod.add_parser(sub)
-    __import__("facecanvas.cli.web_cmd", fromlist=["add_parser"]).add_parser(sub)
-    __import__("facecanvas.cli.swap_cmd", fromlist=["add_parser"]).add_parser(sub)
-    __import__("facecanvas.cli.deid_cmd", fromlist=["add_parser"]).add_parser(sub)
-    __import__("facecanvas.cli.batch_cmd", fromlist=["add_parser"]).add_parser(sub)
     return p
 
 
