@@ -62,6 +62,7 @@ class PersonRegistry:
         self.threshold = threshold
         self.people: list[np.ndarray] = []
         self.seeds: list[int] = []
+        self.levels: list[int] = []  # which of the person's identities passed verification
 
     def find(self, emb: np.ndarray | None) -> int | None:
         if emb is None or not self.people:
@@ -74,4 +75,5 @@ class PersonRegistry:
         if emb is not None:
             self.people.append(np.asarray(emb, np.float32))
             self.seeds.append(seed)
+            self.levels.append(0)
         return len(self.people) - 1

@@ -19,6 +19,7 @@ from ...errors import InputError
 from ..base import Operation, OpResult, Options, option
 
 FALLBACKS = ("blank", "blur", "none")
+ALTERNATIVES = 3  # further identities tried (z x 1.3, shape 0.6, full strength) before the fallback
 PHOTO_MAX_SIDE, VIDEO_MAX_SIDE = 512, 256
 
 
@@ -109,20 +110,21 @@ class DeidOperation(Operation):
 
         k = (seed, strong)
         if k not in self._swappers:
-            src = self.model.sample(seed, self.scale * (1.5 if strong else 1.0))
+            src = self.model.sample(seed, self.scale * (1.3 if strong else 1.0))
             self._swappers[k] = MeshSwapper(src, self.strong if strong else self.settings)
             while len(self._swappers) > 16:
                 self._swappers.popitem(last=False)
         self._swappers.move_to_end(k)
         return self._swappers[k]
 
-    def _seed_for(self, emb) -> int:
+    def _seed_for(self, emb) -> tuple[int, int | None]:
+        """(identity seed, person number in this run's registry or None)."""
         person = self.registry.find(emb)
         if person is not None:
-            return self.registry.seeds[person]
+            return self.registry.seeds[person], person
         seed = self.pseudonyms.seed(emb, "" if self.pseudonyms.keyed else f"person{len(self.registry.people)}")
-        self.registry.add(emb, seed)
-        return seed
+        person = self.registry.add(emb, seed)
+        return seed, (person if person >= 0 else None)
 
     def _embed(self, img, face):
         try:
@@ -152,8 +154,9 @@ class DeidOperation(Operation):
                     label = f"file{self._file}:track{tid}"
                 else:
                     label = f"image{self._calls}:face{i + 1}"
-                tr = {"seed": None if is_except else self._seed_for(emb_in), "level": 0, "state": TrackState(),
-                      "except": is_except, "label": label}
+                seed, person = (None, None) if is_except else self._seed_for(emb_in)
+                tr = {"seed": seed, "person": person, "level": 0 if person is None else self.registry.levels[person],
+                      "state": TrackState(), "except": is_except, "label": label}
                 if tid >= 0:
                     self._tracks[tid] = tr
             if tid >= 0:
@@ -171,31 +174,33 @@ class DeidOperation(Operation):
             if o.verify and emb_in is None:
                 emb_in = self._embed(frame, face)
             res, info, level, sim = None, None, tr["level"], None
+            last_swap = ALTERNATIVES  # levels 0..ALTERNATIVES swap an identity; the next is the fallback
             while True:
                 trial = out.copy()
-                if level <= 1:
-                    info = self._swapper(tr["seed"] if level == 0 else tr["seed"] ^ 0x5DEECE66D, level == 1).swap(
-                        trial, face, tr["state"])
+                if level <= last_swap:
+                    info = self._swapper(_alt_seed(tr["seed"], level), level > 0).swap(trial, face, tr["state"])
                     if info is None:
                         break
                 else:
-                    info = self._fallback(trial, face)
+                    # the fallback; if even that is recognised, a heavy blur over the whole face box
+                    info = self._fallback(trial, face, "blur_heavy" if level > last_swap + 1 else o.fallback)
                     if info is None:
                         break
-                if not o.verify or emb_in is None or level >= 2 or o.fallback == "none" and level >= 1:
-                    res = trial
-                    if o.verify and emb_in is not None:
-                        sim = self._similarity(trial, face, emb_in)
-                    break
-                sim = self._similarity(trial, face, emb_in)
-                if sim is None or sim < o.verify_threshold:
+                final = (not o.verify or emb_in is None or level > last_swap + 1
+                         or (o.fallback == "none" and level == last_swap))
+                sim = self._similarity(trial, face, emb_in) if o.verify and emb_in is not None else None
+                if final or sim is None or sim < o.verify_threshold:
                     res = trial
                     break
                 level += 1
             if res is None:
                 skipped.append(f"face {i + 1} is too small or off the picture")
                 continue
-            tr["level"] = max(tr["level"], min(level, 1))  # the track keeps its stronger identity
+            # The track (and the person, for later photos of this run) keeps the identity that passed;
+            # a frame that needed the fallback does not make the next frames start there.
+            tr["level"] = max(tr["level"], min(level, last_swap))
+            if tr.get("person") is not None:
+                self.registry.levels[tr["person"]] = tr["level"]
             out = res
             boxes.append(info)
             done += 1
@@ -203,10 +208,11 @@ class DeidOperation(Operation):
             ok = sim is not None and sim < o.verify_threshold
             st.verified += ok
             frame_stats["verified"] += ok
-            st.escalated += level == 1
-            frame_stats["escalated"] += level == 1
-            st.fallback += level >= 2
-            frame_stats["fallback"] += level >= 2
+            esc = 0 < level <= last_swap
+            st.escalated += esc
+            frame_stats["escalated"] += esc
+            st.fallback += level > last_swap
+            frame_stats["fallback"] += level > last_swap
         for k in [k for k in self._tracks if k not in seen]:
             del self._tracks[k]
         details = {"deid": frame_stats}
@@ -216,15 +222,25 @@ class DeidOperation(Operation):
         e = self._embed(img, face)
         return None if e is None else float(e @ emb_in)
 
-    def _fallback(self, img: np.ndarray, face: Face):
-        """The fallback in place on ``img``; returns (box, alpha)."""
+    def _fallback(self, img: np.ndarray, face: Face, kind: str):
+        """The fallback ``kind`` (blank, blur, blur_heavy) in place on ``img``; returns (box, alpha)."""
         from ...swap.compose import blend_region, face_box, feather
 
         box = face_box(np.asarray(face.landmarks, np.float64), img.shape)
         x0, y0, x1, y1 = box
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
-        if self.options.fallback == "blank":
+        if kind == "blur_heavy":  # the last resort: the face box and its surround, sigma = width / 5
+            pad = int(0.15 * (x1 - x0))
+            bx = (max(0, x0 - pad), max(0, y0 - pad), min(img.shape[1], x1 + pad), min(img.shape[0], y1 + pad))
+            crop = img[bx[1]:bx[3], bx[0]:bx[2]]
+            m = np.zeros(crop.shape[:2], np.float32)
+            m[y0 - bx[1]:y1 - bx[1], x0 - bx[0]:x1 - bx[0]] = 1
+            a = cv2.GaussianBlur(m, (0, 0), max(1.0, pad / 2))[..., None]
+            blurred = cv2.GaussianBlur(crop, (0, 0), max(1.0, (x1 - x0) / 5))
+            img[bx[1]:bx[3], bx[0]:bx[2]] = np.clip(blurred * a + crop * (1 - a), 0, 255).astype(np.uint8)
+            return _Info(bx, a[..., 0])
+        if kind == "blank":
             if self._eraser is None:
                 from .. import build
 
@@ -263,6 +279,15 @@ class DeidOperation(Operation):
                 "faces_all_verified": sum(1 for t in edited if t["verified"] == t["frames"] - t["untouched"]),
                 "faces_with_fallback": sum(1 for t in edited if t["fallback"]),
                 "verify_threshold": self.options.verify_threshold, "tracks": tracks}
+
+
+def _alt_seed(seed: int, level: int) -> int:
+    """The person's ``level``-th identity (0: the pseudonym itself)."""
+    if level == 0:
+        return seed
+    from ...deid.model import seed_from
+
+    return seed_from("alternative", seed, level)
 
 
 @dataclass
