@@ -191,7 +191,24 @@ def face_labels(parser, image: np.ndarray, points5: np.ndarray, size: int = 256)
         return None
     side = int(getattr(parser, "input_size", size) or size)
     tf = align_face(points5, side)
-    return parser.parse(tf.warp(image, cv2.INTER_LINEAR))
+    crop = tf.warp(image, cv2.INTER_LINEAR)
+    if KEEP_BELIEF >= 0.5 or not hasattr(parser, "probabilities"):
+        return parser.parse(crop)
+    # Keep a pixel when the parser gives hair, glasses or another occluder more than KEEP_BELIEF in all: a
+    # strand painted over shows more than a few skin pixels left at a fringe's edge.
+    from .masks.face_parser import FACE_CLASSES
+
+    prob = parser.probabilities(crop)
+    labels = prob.argmax(2).astype(np.uint8)
+    face_p = prob[..., list(FACE_CLASSES)].sum(2)
+    other = np.setdiff1d(np.arange(prob.shape[2]), FACE_CLASSES)
+    flip = (face_p < 1.0 - KEEP_BELIEF) & np.isin(labels, FACE_CLASSES)
+    labels[flip] = other[prob[..., other][flip].argmax(1)]
+    return labels
+
+
+# The parser's belief in an occluder (hair, glasses, a hand) above which a pixel stays; 0.5 = its own labels.
+KEEP_BELIEF = 0.35
 
 
 def trusted_labels(parser, image: np.ndarray, face: Face) -> np.ndarray | None:
