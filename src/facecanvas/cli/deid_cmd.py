@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{'s' * (rep['frames'] != 1)} edited")
         if options.verify:
             line += (f"; verified de-identified (SFace < {options.verify_threshold:g}): {rep['faces_all_verified']} "
-                     f"faces, {rep['verified_frames']} frames; escalated: {rep['escalated_frames']} frames; "
+                     f"faces, {rep['verified_frames']} of {rep['checked_frames']} checked frames; escalated: {rep['escalated_frames']} frames; "
                      f"needed the fallback ({options.fallback}): {rep['faces_with_fallback']} faces, "
                      f"{rep['fallback_frames']} frames")
         else:

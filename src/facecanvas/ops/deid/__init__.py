@@ -36,6 +36,8 @@ class DeidOptions(Options):
                           cli=False)
     verify_threshold: float = option(SFACE_THRESHOLD, "SFace similarity (output vs input) at which a face counts "
                                      "as still recognised", min=-1.0, max=1.0, metavar="X")
+    verify_every: int = option(1, "along a video track, verify every N-th frame (the track keeps the identity "
+                               "that passed in between; live use: 5-10)", min=1, max=1000, cli=False)
     fallback: str = option("blank", "what a face still recognised after escalation gets: blank (the eraser's "
                            "featureless face), blur (a strong blur of the face), none (keep the swap)",
                            choices=FALLBACKS)
@@ -51,6 +53,7 @@ class DeidOptions(Options):
 class TrackStats:
     label: str
     frames: int = 0
+    checked: int = 0  # frames the recognizer compared (every frame, or every verify_every-th)
     verified: int = 0  # frames whose output SFace no longer matched the input
     escalated: int = 0  # frames that needed the second identity
     fallback: int = 0  # frames that needed the fallback
@@ -59,8 +62,8 @@ class TrackStats:
 
     def to_dict(self) -> dict:
         s = [x for x in self.similarity if x is not None]
-        return {"track": self.label, "frames": self.frames, "verified": self.verified, "escalated": self.escalated,
-                "fallback": self.fallback, "untouched": self.untouched,
+        return {"track": self.label, "frames": self.frames, "checked": self.checked, "verified": self.verified,
+                "escalated": self.escalated, "fallback": self.fallback, "untouched": self.untouched,
                 "max_similarity": round(max(s), 4) if s else None,
                 "mean_similarity": round(float(np.mean(s)), 4) if s else None}
 
@@ -171,7 +174,9 @@ class DeidOperation(Operation):
             if o.strength <= 0:
                 skipped.append(f"face {i + 1}: --strength 0 leaves it unchanged")
                 continue
-            if o.verify and emb_in is None:
+            tr["age"] = tr.get("age", -1) + 1
+            check = o.verify and (tid < 0 or tr["age"] % o.verify_every == 0)
+            if check and emb_in is None:
                 emb_in = self._embed(frame, face)
             res, info, level, sim = None, None, tr["level"], None
             last_swap = ALTERNATIVES  # levels 0..ALTERNATIVES swap an identity; the next is the fallback
@@ -186,9 +191,9 @@ class DeidOperation(Operation):
                     info = self._fallback(trial, face, "blur_heavy" if level > last_swap + 1 else o.fallback)
                     if info is None:
                         break
-                final = (not o.verify or emb_in is None or level > last_swap + 1
+                final = (not check or emb_in is None or level > last_swap + 1
                          or (o.fallback == "none" and level == last_swap))
-                sim = self._similarity(trial, face, emb_in) if o.verify and emb_in is not None else None
+                sim = self._similarity(trial, face, emb_in) if check and emb_in is not None else None
                 if final or sim is None or sim < o.verify_threshold:
                     res = trial
                     break
@@ -206,6 +211,7 @@ class DeidOperation(Operation):
             done += 1
             st.similarity.append(sim)
             ok = sim is not None and sim < o.verify_threshold
+            st.checked += sim is not None
             st.verified += ok
             frame_stats["verified"] += ok
             esc = 0 < level <= last_swap
@@ -273,10 +279,11 @@ class DeidOperation(Operation):
         edited = [t for t in tracks if t["frames"] > t["untouched"]]
         return {"faces": len(edited), "untouched_faces": len(tracks) - len(edited),
                 "frames": sum(t["frames"] - t["untouched"] for t in edited),
+                "checked_frames": sum(t["checked"] for t in tracks),
                 "verified_frames": sum(t["verified"] for t in tracks),
                 "escalated_frames": sum(t["escalated"] for t in tracks),
                 "fallback_frames": sum(t["fallback"] for t in tracks),
-                "faces_all_verified": sum(1 for t in edited if t["verified"] == t["frames"] - t["untouched"]),
+                "faces_all_verified": sum(1 for t in edited if t["checked"] and t["verified"] == t["checked"]),
                 "faces_with_fallback": sum(1 for t in edited if t["fallback"]),
                 "verify_threshold": self.options.verify_threshold, "tracks": tracks}
 
