@@ -31,7 +31,7 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=["erase", "look", "swap"],
+    p.add_argument("task", choices=["erase", "look", "swap", "deid"],
                    help="what to evaluate (look: erase and every effect on real held-out faces, eval/look_eval.py)")
     p.add_argument("--data", required=True, help="folder with images/ (and optional masks/) of aligned faces")
     p.add_argument("--limit", type=int, default=300, help="read at most this many faces (default %(default)s)")
@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         from ..eval.swap_eval import run_cli as run_swap_cli
 
         return run_swap_cli(args)
+    if args.task == "deid":  # eval/deid_eval.py: --data is the shared data root
+        from ..eval.deid_eval import run_cli as run_deid_cli
+
+        return run_deid_cli(args)
     if args.task == "look":
         from ..eval.look_eval import run_look_eval
 
