@@ -8,7 +8,8 @@ identity is mean + sum z_k sigma_k u_k with z ~ N(0, 1) (facecanvas.deid.model).
 
 Data (non-commercial research terms, see docs/DEID_TEXTURE_MODEL.md): the shared CelebA-HQ 512 set,
 UTKFace images and the CelebAMask-HQ train images, in sorted file order, the first N_PER of each
-that pass the checks. Held out: every file whose sorted index is divisible by 10 is skipped (kept
+that pass the checks (one face, frontal-ish, no glasses by the face parser: glasses-wearers leave a
+ghost frame in the components). Held out: every file whose sorted index is divisible by 10 is skipped (kept
 for checking that samples are not copies of training faces). Deterministic: same files, same model.
 
     .venv/bin/python scripts/fit_deid_texture.py [--data /work/shared/data/faces] [--out PATH]
@@ -37,6 +38,9 @@ def main(argv=None) -> int:
     from facecanvas.analysis.align import align_face
     from facecanvas.swap.mesh_warp import PiecewiseWarp, remap, triangles, triangle_affines
 
+    from facecanvas.masks import face_parser as fp
+
+    parser = fp.FaceParser()
     root = Path(args.data)
     crops, meshes, names = [], [], []
     with FaceAnalyzer() as an:
@@ -56,6 +60,10 @@ def main(argv=None) -> int:
                     continue
                 f = faces[0]
                 if abs(f.pose.yaw) > 20 or abs(f.pose.pitch) > 20 or f.interocular < 40:
+                    continue
+                pt = align_face(f.five_points(), parser.input_size)
+                lab = parser.logits(pt.warp(bgr, cv2.INTER_AREA)).argmax(2)
+                if (lab == fp.GLASSES).mean() > 0.004:
                     continue
                 t = align_face(f.five_points(), SIZE)
                 crop = t.warp(bgr, cv2.INTER_AREA)
