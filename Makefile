@@ -8,6 +8,7 @@ demo: setup
 	.venv/bin/facecanvas demo -o demo_out
 
 test: setup
+	@bash scripts/install_browser.sh
 	.venv/bin/python -m pytest -q
 
 bench: setup
