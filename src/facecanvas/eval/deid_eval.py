@@ -120,7 +120,9 @@ def pseudonym_rates(embs: dict[int, list[np.ndarray]], bits: int = 3, keys: int 
 
 
 def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int = 5, log=None,
-                  use_dlib: bool = True, samples: list | None = None) -> DeidReport:
+                  use_dlib: bool = True, samples: list | None = None, deid_options: dict | None = None) -> DeidReport:
+    """``use_dlib=False``: development runs, where choices are made without looking at dlib.
+    ``deid_options``: DeidOptions fields for the deid method (default: the operation's defaults)."""
     from ..analysis import FaceAnalyzer
     from ..analysis.identity import SFACE_THRESHOLD, SFaceEmbedder
     from ..ops.deid import DeidOperation, DeidOptions
@@ -166,7 +168,7 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
                                     bits=b, keys=10)[:2] for b in (2, 4)}
         report.pseudonyms = {"bits": 3, "keys": 20, "same": rates[0], "diff": rates[1], "same_pairs": rates[2],
                              "diff_pairs": rates[3], "other_bits": other}
-        deid = DeidOperation(DeidOptions(key="eval"), analyzer=analyzer, embedder=sface) if "deid" in methods else None
+        deid = DeidOperation(DeidOptions(**{"key": "eval", **(deid_options or {})}), analyzer=analyzer, embedder=sface) if "deid" in methods else None
         probe_list = []
         for p in split_people:
             mine = by_person.get(p, [])
