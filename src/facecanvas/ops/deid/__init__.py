@@ -39,8 +39,9 @@ class DeidOptions(Options):
                                      "as still recognised", min=-1.0, max=1.0, metavar="X")
     verify_every: int = option(1, "along a video track, verify every N-th frame (the track keeps the identity "
                                "that passed in between; live use: 5-10)", min=1, max=1000, cli=False)
-    keep_lips: bool = option(True, "keep the person's own lips (outer lip outline, slightly grown): expression "
-                             "error 2.0 -> 1.4 on the development people at the same SFace similarity", cli=False)
+    keep_lips: bool = option(False, "keep the person's own lips (outer lip outline, slightly grown): on the "
+                             "development people expression error 2.95 -> 2.03, but twice the faces still "
+                             "recognised by SFace and sent to the fallback (0.10 -> 0.20)", cli=False)
     fallback: str = option("blank", "what a face still recognised after escalation gets: blank (the eraser's "
                            "featureless face), blur (a strong blur of the face), none (keep the swap)",
                            choices=FALLBACKS)
