@@ -78,7 +78,9 @@ def make_op(args: argparse.Namespace) -> tuple[Operation, str]:
     if args.deid:
         from ..ops.deid import DeidOperation, DeidOptions
 
-        return DeidOperation(DeidOptions(key=args.key), video=True), "deid"
+        # Live checks a track every 5th frame (two SFace embeddings a face each time) and keeps the identity
+        # that passed in between.
+        return DeidOperation(DeidOptions(key=args.key, verify_every=5), video=True), "deid"
     if args.effect:
         from ..ops.effect import EffectOperation, EffectOptions
 
