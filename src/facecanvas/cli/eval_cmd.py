@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..inpaint import METHODS
 
-HELP = "score the eraser on synthetic blank faces (FaceEraser's protocol) against OpenCV baselines"
+HELP = "evaluate against baselines: erase (blank faces), look (real-face quality), swap and deid (identity, pose, expression)"
 DESCRIPTION = """\
 Builds synthetic blank faces as in FaceEraser 3.2: the forehead above the brows of aligned faces is
 cropped to 256x128, flipped vertically and stitched into 256x256 (foreheads covered by hair, hats or
