@@ -23,26 +23,15 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .onnx_session import open_session
 
 
 class DeidNetwork:
     """A loaded de-identification ONNX model; build once, call ``run`` per face."""
 
     def __init__(self, model_path: str | Path, threads: int = 0):
-        import onnxruntime as ort
-
         path = Path(model_path)
-        if not path.is_file():
-            raise InputError(f"{path}: de-identification model not found")
-        opts = ort.SessionOptions()
-        if threads > 0:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises several types for bad files
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"{path}: not a valid ONNX model ({first[:160]})") from None
+        self.session = open_session(path, "de-identification", threads)
         names = {i.name for i in self.session.get_inputs()}
         if names != {"crop", "embedding"}:
             raise InputError(f"{path}: not a de-identification model (inputs {sorted(names)}, "

@@ -21,22 +21,9 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .onnx_session import open_session
 
 AEI_FILE, HEAR_FILE = "swap_aei.onnx", "swap_hear.onnx"
-
-
-def _session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads > 0:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises several types for bad files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"{path}: not a valid ONNX model ({first[:160]})") from None
 
 
 def _check_inputs(sess, path: Path, expected: set[str]) -> None:
@@ -51,13 +38,13 @@ class AEISwapper:
         if not path.is_file():
             raise InputError(f"{path}: swap model not found")
         self.path = path
-        self.session = _session(path, threads)
+        self.session = open_session(path, "AEI swap", threads)
         _check_inputs(self.session, path, {"target", "source_embedding"})
         self.size = int(self.session.get_inputs()[0].shape[-1])
         hp = Path(hear_path) if hear_path is not None else path.with_name(HEAR_FILE)
         self.hear = None
         if hp.is_file():
-            self.hear = _session(hp, threads)
+            self.hear = open_session(hp, "HEAR-Net", threads)
             _check_inputs(self.hear, hp, {"aei_output", "delta"})
         self._embedder = None
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..onnx_session import open_session
 
 DEFAULT_MODEL = "faceeraser_compact.onnx"
 EDGE_LOW, EDGE_HIGH = 0.1, 0.2  # Canny hysteresis thresholds (EdgeConnect / FaceEraser: 10% and 20%)
@@ -56,20 +57,10 @@ class NeuralEraser:
     """A loaded FaceEraser ONNX model. Create it once and reuse it: the session is built in ``__init__``."""
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 0):
-        import onnxruntime as ort
-
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             raise InputError(f"{path}: neural eraser model not found")
-        opts = ort.SessionOptions()
-        if threads > 0:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises several types for bad files
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"{path}: not a valid FaceEraser ONNX model ({first[:160]})") from None
+        self.session = open_session(path, "FaceEraser", threads)
         names = {i.name for i in self.session.get_inputs()}
         if names != {"image", "mask", "edges"}:
             raise InputError(f"{path}: not a FaceEraser model (inputs {sorted(names)}, expected image, mask, edges)")

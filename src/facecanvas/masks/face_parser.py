@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..onnx_session import open_session
 
 CLASSES = ("background", "skin", "brows", "eyes", "nose", "lips", "inner_mouth", "hair", "glasses", "ears",
            "neck", "hat", "other")
@@ -52,20 +53,8 @@ class FaceParser:
     """A loaded face-parser ONNX model; build it once and reuse it (the session is made in ``__init__``)."""
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 0):
-        import onnxruntime as ort
-
         path = Path(model_path) if model_path is not None else default_model_path()
-        if not path.is_file():
-            raise InputError(f"{path}: face parser model not found")
-        opts = ort.SessionOptions()
-        if threads > 0:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises several types for bad files
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"{path}: not a valid face parser ONNX model ({first[:160]})") from None
+        self.session = open_session(path, "face parser", threads)
         inputs = self.session.get_inputs()
         if [i.name for i in inputs] != ["image"] or len(inputs[0].shape) != 4:
             raise InputError(f"{path}: not a face parser model (inputs {[i.name for i in inputs]})")
