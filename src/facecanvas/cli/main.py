@@ -8,57 +8,11 @@ import signal
 import sys
 
 # Nothing heavy above this line: the signal policy goes in before cv2, MediaPipe and the commands load.
+from .signals import install_signal_policy, interrupt_code, received
 
 EPILOG = """\
 exit codes: 0 ok, 1 internal error, 2 bad input, 3 no face found, 4 output not written, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 Run `facecanvas COMMAND --help` for a command's options and examples."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (or SIGHUP), raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs: a video
-    closes the frames done so far as OUT.partial.mp4, temporary files are removed."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-_received: list[int] = []  # the signals received so far, in order
-
-
-def _on_signal(signum: int, frame) -> None:  # noqa: ARG001 - signal handler signature
-    _received.append(signum)
-    if len(_received) == 1:
-        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
-    if len(_received) == 2:
-        # The first signal's clean-up (closing a partial video) is running: let it finish.
-        try:
-            sys.stderr.write("facecanvas: finishing the clean-up; signal again to quit at once\n")
-        except Exception:  # noqa: BLE001 - never fail inside a signal handler
-            pass
-        return
-    os._exit(128 + signum)
-
-
-def install_signal_policy() -> None:
-    """One policy for SIGINT and SIGTERM (and SIGHUP): the first raises KeyboardInterrupt (Terminated for
-    SIGTERM/SIGHUP) in the main thread, a second is held off while the clean-up runs, a third quits at
-    once. Called first thing by ``main``, before any heavy import."""
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        try:
-            if name == "SIGHUP" and signal.getsignal(sig) == signal.SIG_IGN:
-                continue  # started under nohup: keep ignoring it
-            signal.signal(sig, _on_signal)
-        except (ValueError, OSError):  # not the main thread, or not allowed here
-            pass
-
-
-def _interrupt_code() -> int:
-    sig = next((s for s in _received), signal.SIGINT)
-    return 128 + int(sig)
 
 
 def _print_error(text: str) -> None:
@@ -128,13 +82,12 @@ def _forget_unhandled_interrupt() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     install_signal_policy()  # first: Ctrl-C or SIGTERM during the imports below is handled too
-    _received.clear()
     try:
         code = _main(argv)
     except KeyboardInterrupt:  # during start-up imports, or one that got past a command's own handling
         _print_error("facecanvas: interrupted; no partial output was left")
-        code = _interrupt_code()
-    if _received:
+        code = interrupt_code()
+    if received():
         _forget_unhandled_interrupt()
     return code
 
@@ -161,8 +114,8 @@ def _main(argv: list[str] | None) -> int:
             parser.print_help()
             return 2
         code = args.run(args)
-        if code == 130 and _received and _received[0] != signal.SIGINT:
-            code = _interrupt_code()  # a command reported "interrupted" for a SIGTERM
+        if code == 130 and received() and received()[0] != signal.SIGINT:
+            code = interrupt_code()  # a command reported "interrupted" for a SIGTERM
         return code
     except FacecanvasError as e:
         _print_error(f"facecanvas: error: {e}")
@@ -176,16 +129,16 @@ def _main(argv: list[str] | None) -> int:
             _print_error(f"facecanvas: {e.message(dst)}")
         else:
             _print_error("facecanvas: interrupted; no partial output was left")
-        return _interrupt_code()
+        return interrupt_code()
     except MemoryError:
         _print_error("facecanvas: error: out of memory (try a smaller image)")
         return 1
     except SystemExit:
         raise  # argparse's --help and usage errors
     except Exception as e:  # noqa: BLE001 - the CLI promises one line, never a traceback
-        if _received:  # the interrupt surfaced as another error (an extension's "initialization failed")
+        if received():  # the interrupt surfaced as another error (an extension's "initialization failed")
             _print_error("facecanvas: interrupted; no partial output was left")
-            return _interrupt_code()
+            return interrupt_code()
         if debug:
             raise
         _print_error(f"facecanvas: internal error: {type(e).__name__}: {e} (run with --debug for details)")
