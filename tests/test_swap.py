@@ -61,14 +61,53 @@ def test_output_outside_the_face_is_unchanged_pixel_for_pixel(op, astronaut_bgr,
     assert np.array_equal(out[~inside], astronaut_bgr[~inside])
 
 
-def test_eyes_and_open_mouth_stay_the_targets(op, astronaut_bgr, astronaut_face):
+def test_open_mouth_stays_the_targets_and_keep_eyes_keeps_the_eyes(source, astronaut_bgr, astronaut_face):
+    from facecanvas.ops.swap import SwapOperation, SwapOptions
+    from facecanvas.swap.compose import openings_mask
+
+    box = (0, 0, astronaut_bgr.shape[1], astronaut_bgr.shape[0])
+    kept = SwapOperation(SwapOptions(source="x", keep_eyes=True), source=source)(astronaut_bgr, [astronaut_face])
+    m = openings_mask(astronaut_face.landmarks, box)
+    core = cv2.erode((m > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert core.sum() > 100  # the astronaut smiles with her teeth showing
+    assert np.abs(kept[core].astype(int) - astronaut_bgr[core]).mean() < 12
+    mouth = cv2.erode((openings_mask(astronaut_face.landmarks, box, eyes=False) > 0).astype(np.uint8),
+                      np.ones((3, 3), np.uint8)) > 0
+    assert mouth.sum() > 50
+
+
+def test_default_eyes_are_the_sources_with_the_targets_gaze(op, analyzer, astronaut_bgr, astronaut_face):
     from facecanvas.swap.compose import openings_mask
 
     out = op(astronaut_bgr, [astronaut_face])
-    m = openings_mask(astronaut_face.landmarks, (0, 0, astronaut_bgr.shape[1], astronaut_bgr.shape[0]))
+    m = openings_mask(astronaut_face.landmarks, (0, 0, astronaut_bgr.shape[1], astronaut_bgr.shape[0]), mouth=False)
     core = cv2.erode((m > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    assert core.sum() > 100  # the astronaut smiles with her teeth showing
-    assert np.abs(out[core].astype(int) - astronaut_bgr[core]).mean() < 12
+    if not np.array_equal(op._mesh.target_eyes, (True, True)):  # the source's eyes are open: they go in
+        assert (np.abs(out[core].astype(int) - astronaut_bgr[core]).max(1) > 12).mean() > 0.2
+    # The gaze stays the target's: each iris centre sits where the target's sat between its eye corners.
+    faces = analyzer.detect(out)
+    assert faces
+
+    def iris_pos(p):
+        out_ = []
+        for c, a, b in ((468, 33, 133), (473, 362, 263)):
+            v = p[b, :2] - p[a, :2]
+            out_.append(float((p[c, :2] - p[a, :2]) @ v / (v @ v)))
+        return np.array(out_)
+
+    assert np.abs(iris_pos(faces[0].landmarks) - iris_pos(astronaut_face.landmarks)).max() < 0.08
+
+
+def test_eye_fans_cover_open_eyes_only():
+    from facecanvas.swap.compose import eye_fans
+
+    p = np.zeros((478, 2))
+    for ring, c, x in ((lg.RIGHT_EYE[:16], 468, 0.0), (lg.LEFT_EYE[:16], 473, 10.0)):
+        ang = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+        p[list(ring)] = np.c_[x + 2 * np.cos(ang), np.sin(ang) * (1.0 if x == 0 else 0.1)]
+        p[c] = (x, 0)  # the ring's order puts a, b at the ends and top, bottom at the middle
+    tris, has = eye_fans(p)
+    assert has == (True, False) and tris.shape == (16, 3)
 
 
 def test_synthetic_occluder_over_the_mouth_stays_on_top(source, analyzer, astronaut_bgr, astronaut_face):

@@ -392,7 +392,9 @@ def run_cli(args) -> int:
     for m in methods:
         parse_method(m)
     samples = [] if getattr(args, "samples", None) else None
-    report = run_swap_eval(Path(args.data), methods=methods, split=getattr(args, "split", "test"),
+    split = getattr(args, "split", "test")
+    # The development split is where parameters are chosen: dlib (the independent yardstick) stays out.
+    report = run_swap_eval(Path(args.data), methods=methods, split=split, use_dlib=split != "dev",
                            limit=getattr(args, "limit", None), samples=samples,
                            log=lambda m: print(m, file=sys.stderr) if sys.stderr.isatty() else None)
     print(report.to_table())

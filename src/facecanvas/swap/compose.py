@@ -4,12 +4,16 @@
 
 1. geometry: the target's 468-point mesh, optionally moved towards the source's own shape
    (``settings.shape``: the source mesh brought into the target's pose by a 3D similarity; eyes and
-   lips move only as rigid wholes and the face outline stays put, so gaze, lid and lip articulation
-   and pose stay the target's);
+   the lips' opening and corners move only as rigid wholes (the outer lip line may follow the source:
+   ``lip_shape``) and the face outline stays put, so gaze, lid and lip articulation and pose stay the
+   target's);
 2. texture: the source's canonical crop warped piecewise-affinely onto that mesh (triangle raster,
    nearer triangles on top; a pyramid level near the target's scale, so small faces do not alias);
+   the eye openings, which MediaPipe's tesselation leaves empty, get a fan from each iris centre
+   (``eye_fans``), so the source's eyeballs sit in the target's lids with the target's gaze; where the
+   source shows a part of the face badly (turned away, beyond its photo) the target stays;
 3. colour: LAB mean/std transfer from the source's skin to the target's (skin pixels only);
-4. the target's own eye interiors (between the lids) and open inner mouth go back in;
+4. the target's own open inner mouth (and, with ``keep_eyes``, its eye interiors) go back in;
 5. seamless blend: the difference to the target on the blend region's border is spread over the
    region as a harmonic membrane (Poisson blending's correction, solved at low resolution), then a
    feathered alpha; the region is the face oval minus a margin, so nothing outside it changes;
@@ -48,15 +52,25 @@ OCCLUSION = ("auto", "parser", "heuristic", "off")
 
 @dataclass(frozen=True)
 class SwapSettings:
+    """The mesh swap's parameters. The defaults were chosen on the development people of ``facecanvas
+    eval swap --split dev`` (SFace retrieval, pose and expression error; dlib is never looked at there):
+    the source's own eyeballs, the blend region out to the face oval with a short ramp and the source's
+    lip thickness each gave SFace identity at little pose or expression cost (docs in README "Face swap")."""
+
     shape: float = 0.5  # 0: the target's mesh; 1: the source's shape in the target's pose
     blend: float = 1.0  # 1: the full swap; lower mixes the target back in
     color: float = 1.0  # strength of the LAB colour transfer
-    margin: float = 0.02  # the blend region stops this fraction of the eye distance inside the oval
-    feather: float = 0.06  # alpha ramp width, fraction of the eye distance
+    margin: float = 0.0  # the blend region stops this fraction of the eye distance inside the oval
+    feather: float = 0.015  # alpha ramp width, fraction of the eye distance
     occlusion: str = "auto"
     occluder_threshold: float = 6.0  # chroma distance from the target's skin (robust deviations): an occluder
-    keep_eyes: bool = True
-    keep_mouth: bool = True
+    keep_eyes: bool = False  # True: the target's eyeballs; False: the source's, warped into the target's lids
+    # with its iris centre on the target's (eye_fans: the target's gaze and lid opening stay)
+    keep_mouth: bool = True  # the target's open inner mouth (teeth, tongue)
+    lip_shape: bool = True  # the outer lip line (not the corners, not the inner edge) follows the source's shape
+    foreshortened: float = 0.2  # triangles the source shows this much smaller than the rest (turned away,
+    # cut by the photo's edge) fade to the target; 0: off
+    texture_level: float = 1.3  # the source pyramid level may be upsampled up to this factor (1: never)
     max_side: int = 512  # the largest face box worked on at full resolution (video: 256)
     parser_every: int = 1  # along a track, run the face parser every N frames (video: 3)
 
@@ -91,7 +105,10 @@ def _umeyama3(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.n
     return scale, rot, mu_d - scale * rot @ mu_s
 
 
-def target_geometry(target: np.ndarray, source: np.ndarray, shape: float) -> np.ndarray:
+_OUTER_LIP_LINE = tuple(i for i in lg.LIPS if i not in (61, 291))
+
+
+def target_geometry(target: np.ndarray, source: np.ndarray, shape: float, lip_shape: bool = False) -> np.ndarray:
     """(478, 2) destination mesh: ``target`` (478, 3) moved by ``shape`` towards ``source`` (478, 3)
     brought into the target's pose. Eyes (with irises) and lips move as rigid wholes, the face
     outline does not move."""
@@ -102,9 +119,36 @@ def target_geometry(target: np.ndarray, source: np.ndarray, shape: float) -> np.
     posed = (sc * source.astype(np.float64) @ rot.T + tr)[:, :2]
     d = posed - t2
     for group, ref in ((_RIGHT_EYE_ALL, lg.RIGHT_EYE), (_LEFT_EYE_ALL, lg.LEFT_EYE), (_LIPS_ALL, lg.LIPS)):
+        keep = d[list(_OUTER_LIP_LINE)].copy() if lip_shape and group is _LIPS_ALL else None
         d[list(group)] = d[list(ref)].mean(0)
+        if keep is not None:  # the lips' thickness: the outer line moves, the opening and corners do not
+            d[list(_OUTER_LIP_LINE)] = keep
     d[list(lg.FACE_OVAL)] = 0.0
     return t2 + shape * d
+
+
+def eye_fans(points: np.ndarray, min_open: float = 0.15) -> tuple[np.ndarray, tuple[bool, bool]]:
+    """Triangles that cover the eye openings, which MediaPipe's tesselation leaves empty: a fan from
+    each iris centre to the 16 lid-margin points, so the source's eyeball (its iris on the target's
+    iris centre) fills the target's lids and the target's gaze stays. From the source mesh ``points``
+    (478, 2+): an eye gets a fan only when it is open there (lid gap at least ``min_open`` of the
+    eye's width) and its iris centre lies inside the opening (every fan triangle keeps its winding);
+    a closed or odd source eye leaves that eye's interior to the target. Returns ((K, 3) triangles,
+    (right has a fan, left has a fan))."""
+    p = np.asarray(points, np.float64)[:, :2]
+    out, ok = [], []
+    for ring, centre, (top, bottom), (a, b) in ((RIGHT_EYE_OPENING, lg.RIGHT_IRIS[0], (159, 145), (33, 133)),
+                                               (LEFT_EYE_OPENING, lg.LEFT_IRIS[0], (386, 374), (362, 263))):
+        width = np.linalg.norm(p[a] - p[b])
+        fan = np.array([(centre, ring[i], ring[(i + 1) % len(ring)]) for i in range(len(ring))], np.int32)
+        q = p[fan]
+        cross = (q[:, 1, 0] - q[:, 0, 0]) * (q[:, 2, 1] - q[:, 0, 1]) - (q[:, 1, 1] - q[:, 0, 1]) * (q[:, 2, 0] - q[:, 0, 0])
+        good = width > 0 and np.linalg.norm(p[top] - p[bottom]) >= min_open * width and (
+            (cross > 0).all() or (cross < 0).all())
+        ok.append(bool(good))
+        if good:
+            out.append(fan)
+    return (np.concatenate(out) if out else np.zeros((0, 3), np.int32)), (ok[0], ok[1])
 
 
 def face_box(points: np.ndarray, shape: tuple[int, int], pad: int = 3) -> tuple[int, int, int, int]:
@@ -127,13 +171,15 @@ def blend_region(points: np.ndarray, box, margin_px: float) -> np.ndarray:
     return m > 0
 
 
-def openings_mask(points: np.ndarray, box, eyes: bool = True, mouth: bool = True) -> np.ndarray:
-    """uint8 over ``box``: 1 inside the eye openings (between the lids), 2 inside the open mouth."""
+def openings_mask(points: np.ndarray, box, eyes=True, mouth: bool = True) -> np.ndarray:
+    """uint8 over ``box``: 1 inside the eye openings (between the lids), 2 inside the open mouth.
+    ``eyes``: a bool for both, or (right, left)."""
     x0, y0, x1, y1 = box
     m = np.zeros((y1 - y0, x1 - x0), np.uint8)
     off = np.array([x0, y0])
-    if eyes:
-        for g in (RIGHT_EYE_OPENING, LEFT_EYE_OPENING):
+    both = (eyes, eyes) if isinstance(eyes, bool) else tuple(eyes)
+    for g, on in zip((RIGHT_EYE_OPENING, LEFT_EYE_OPENING), both):
+        if on:
             cv2.fillPoly(m, [np.round((points[list(g), :2] - off) * 16).astype(np.int32)], 1, shift=4)
     if mouth:
         cv2.fillPoly(m, [np.round((points[list(lg.INNER_LIPS), :2] - off) * 16).astype(np.int32)], 2, shift=4)
@@ -273,6 +319,12 @@ class MeshSwapper:
         self.source = source
         self.settings = settings
         self.tris = triangles(source.points)
+        # Which eye interiors stay the target's: both with keep_eyes, else those the source cannot give.
+        self.target_eyes = (True, True)
+        if not settings.keep_eyes:
+            fans, has = eye_fans(source.points)
+            self.tris = np.concatenate([self.tris, fans])
+            self.target_eyes = (not has[0], not has[1])
         self.warper = PiecewiseWarp(self.tris)
         self._src_iod = float(np.linalg.norm(source.points[lg.LEFT_IRIS[0], :2] - source.points[lg.RIGHT_IRIS[0], :2]))
 
@@ -301,14 +353,15 @@ class MeshSwapper:
             ws, hs, target = w, h, target_full
         lbox = (0, 0, ws, hs)
         iod = face.interocular * k
-        dst = target_geometry(tgt, self.source.points, s.shape)
+        dst = target_geometry(tgt, self.source.points, s.shape, s.lip_shape)
         # Texture: source crop -> destination mesh, sampled from the pyramid level nearest the scale.
-        level, lscale = self.source.level_for(iod / max(self._src_iod, 1e-6))
+        level, lscale = self.source.level_for(iod / max(self._src_iod, 1e-6), s.texture_level)
         ids = self.warper.raster(dst, lbox, depth=tgt[:, 2])
         aff = _affines(self.source.points, dst, self.tris)
         mx, my = self.warper.apply(ids, aff, lbox, src_scale=lscale)
         warped = remap(level, mx, my)
         valid = ids >= 0
+        poor = _foreshortened(aff, ids, s.foreshortened, max(1.0, 0.05 * iod))
         # Colour: the source's skin statistics -> the target's (averaged along a track).
         tskin = lab_stats(target, skin_mask(dst, target.shape))
         if tskin is not None and state is not None:
@@ -316,10 +369,12 @@ class MeshSwapper:
             tskin = state.skin
         if tskin is not None and s.color > 0:
             warped = transfer(warped, self.source.skin, tskin, strength=s.color)
-        region = blend_region(dst, lbox, s.margin * iod) & valid
+        opening = openings_mask(dst, lbox, self.target_eyes, s.keep_mouth)
+        # The openings the target keeps are no holes in the region: its own pixels go there (below),
+        # so the alpha does not ramp down around them (which would show the target's lids and lips).
+        region = blend_region(dst, lbox, s.margin * iod) & (valid | (opening > 0))
         if region.sum() < 16:
             return None
-        opening = openings_mask(dst, lbox, s.keep_eyes, s.keep_mouth)
         swapped = warped.astype(np.float32)
         # Seamless: spread the border mismatch over the region (Poisson's membrane), then feather.
         rr = max(2, int(round(0.05 * iod)))
@@ -348,6 +403,8 @@ class MeshSwapper:
         if self.source.occluded is not None and s.occlusion != "off":
             socc = remap(self.source.occluded_level(lscale), mx, my)
             occ = socc if occ is None else np.maximum(occ, socc)
+        if poor is not None:  # the source's face turned away there: its texture is a smear
+            occ = poor if occ is None else np.maximum(occ, poor)
         alpha = feather(region, max(1.0, s.feather * iod)) * np.float32(s.blend)
         if occ is not None:
             alpha *= 1 - np.clip(occ, 0, 1)
@@ -357,12 +414,18 @@ class MeshSwapper:
             dst_full = dst / k_xy + (x0, y0)
         else:
             dst_full = dst + (x0, y0)
+        # Nothing outside the target's face oval changes (as the face's own mask draws it), whatever
+        # the margin and the resampling did at its edge.
+        oval = np.zeros(alpha.shape, np.uint8)
+        cv2.fillPoly(oval, [np.round(tgt_full[list(lg.FACE_OVAL), :2]).astype(np.int32) - (x0, y0)], 1)
+        alpha *= oval
         # The target's own eyes and inner mouth, at full resolution, moved with their (rigid) share
         # of the geometry change.
-        opening = openings_mask(dst_full, box, s.keep_eyes, s.keep_mouth)
+        opening = openings_mask(dst_full, box, self.target_eyes, s.keep_mouth)
         inner = _moved_target(target_full, tgt_full[:, :2] - (x0, y0), dst_full - (x0, y0), (0, 0), opening)
         if inner is not None:
-            ia = cv2.GaussianBlur((opening > 0).astype(np.float32), (0, 0), max(0.6, 0.02 * face.interocular))[..., None]
+            hard = (opening > 0).astype(np.float32)  # all target inside (the mesh has no texture there)
+            ia = np.maximum(hard, cv2.GaussianBlur(hard, (0, 0), max(0.6, 0.02 * face.interocular)))[..., None]
             swapped = swapped * (1 - ia) + inner.astype(np.float32) * ia
         a3 = alpha[..., None]
         mixed = swapped * a3 + target_full.astype(np.float32) * (1 - a3)
@@ -371,6 +434,25 @@ class MeshSwapper:
         if occ is not None and k < 1:
             occ = cv2.resize(occ, (w, h), interpolation=cv2.INTER_LINEAR)
         return SwapInfo(box, alpha, occ)
+
+
+def _foreshortened(aff: np.ndarray, ids: np.ndarray, limit: float, blur: float) -> np.ndarray | None:
+    """float32 over the raster: 1 where the source texture is stretched much more than the face as a
+    whole (a triangle's source area per target area, |det| of its affine, below ``limit`` times the
+    median over the drawn triangles: the side of a turned source face, or its cheek cut by the photo's
+    edge), ramping to 0 at twice that; None when nothing is."""
+    if limit <= 0:
+        return None
+    det = np.abs(aff[:, 0, 0] * aff[:, 1, 1] - aff[:, 0, 1] * aff[:, 1, 0])
+    drawn = np.unique(ids[ids >= 0])
+    if len(drawn) < 20:
+        return None
+    rel = det / max(float(np.median(det[drawn])), 1e-9)
+    bad = np.clip((2 * limit - rel) / limit, 0, 1).astype(np.float32)
+    if not bad[drawn].any():
+        return None
+    out = np.where(ids >= 0, bad[np.maximum(ids, 0)], 0).astype(np.float32)
+    return cv2.GaussianBlur(out, (0, 0), blur)
 
 
 def _affines(src_pts: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> np.ndarray:

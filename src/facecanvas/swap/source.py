@@ -119,8 +119,11 @@ class SourceFace:
         levels = [tex]
         while levels[-1].shape[0] > 64:
             levels.append(cv2.pyrDown(levels[-1]))
-        return cls(tex, pts, skin, name, face=face, image=bgr, levels=levels,
-                   occluded=source_occluders(bgr, face, t))
+        occ = source_occluders(bgr, face, t)
+        fill = source_fill(bgr, t)
+        if fill is not None:
+            occ = fill if occ is None else np.maximum(occ, fill)
+        return cls(tex, pts, skin, name, face=face, image=bgr, levels=levels, occluded=occ)
 
     @classmethod
     def from_image(cls, bgr: np.ndarray, analyzer=None, name: str = "source", embed: bool = True) -> "SourceFace":
@@ -154,13 +157,49 @@ class SourceFace:
             src.embedding = _embed([(b, f) for _, b, f in found])
         return src
 
-    def level_for(self, scale: float) -> tuple[np.ndarray, float]:
+    def level_for(self, scale: float, upsample: float = 1.3) -> tuple[np.ndarray, float]:
         """The pyramid level to sample when the texture shrinks by ``scale`` (target px per texture px),
-        and that level's scale relative to the full texture."""
+        and that level's scale relative to the full texture: the smallest level that needs upsampling
+        by at most ``upsample`` (1: never upsampled, the sharpest without aliasing much)."""
         k = 0
-        while k + 1 < len(self.levels) and scale < 0.5 ** (k + 1) * 1.3:
+        while k + 1 < len(self.levels) and scale < 0.5 ** (k + 1) * upsample:
             k += 1
         return self.levels[k], 0.5 ** k
+
+
+def source_fill(bgr: np.ndarray, t) -> np.ndarray | None:
+    """float32 over the texture crop: where it holds no photo: beyond the photo's edge (the crop
+    replicates the border there) or in a flat black or grey fill that touches the photo's edge (the
+    black corners of an aligned crop, the grey frame ``pad_for_detection`` adds). The swap treats it
+    like an occluder of the source: the target's own face stays there instead of a dark patch.
+    None when there is none."""
+    h, w = bgr.shape[:2]
+    small = bgr.astype(np.int16)
+    flat = (cv2.dilate(bgr, np.ones((3, 3), np.uint8)).astype(np.int16) - cv2.erode(bgr, np.ones((3, 3), np.uint8))
+            ).max(2) <= 3
+    black = small.max(2) <= 10
+    grey = (np.abs(small - 127) <= 3).all(2)
+    fill = np.zeros((h, w), np.uint8)
+    reach = np.zeros((h, w), np.uint8)  # the photo's edge, then every fill found: a black corner inside a grey frame
+    reach[[0, -1], :] = reach[:, [0, -1]] = 1
+    gap = 2 * max(2, round(0.01 * max(h, w))) + 1  # a resampled edge between two fills is not flat
+    for _ in range(2):
+        for cand in (flat & grey, flat & black):
+            n, ids, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
+            touch = set(np.unique(ids[cv2.dilate(reach, np.ones((gap, gap), np.uint8)) > 0])) - {0}
+            big = [i for i in touch if stats[i, cv2.CC_STAT_AREA] >= 0.002 * h * w]
+            if big:
+                fill |= np.isin(ids, big).astype(np.uint8)
+        reach = reach | fill
+    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), t.matrix, (t.size, t.size), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out = (cv2.warpAffine(fill * 255, t.matrix, (t.size, t.size), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0) | (inside == 0)
+    if not out.any():
+        return None
+    r = max(1, t.size // 100)  # a little past the fill: its edge is a blend of photo and fill
+    out = cv2.dilate(out.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return cv2.GaussianBlur(out.astype(np.float32), (0, 0), t.size / 200)
 
 
 def source_occluders(bgr: np.ndarray, face: Face, t) -> np.ndarray | None:

@@ -30,6 +30,13 @@ class SwapOptions(Options):
     shape: float = option(0.5, "how much of the source's face shape to take (0: the target's mesh; 1: the "
                           "source's shape in the target's pose; eyes and mouth keep the target's opening)",
                           min=0.0, max=1.0, metavar="X")
+    keep_eyes: bool = option(False, "keep the target's own eyeballs (default: the source's eyes, fitted into the "
+                             "target's lids with the target's gaze; a closed source eye leaves the target's)")
+    keep_lips: bool = option(False, "keep the target's lip shape (default: the outer lip line follows the "
+                             "source's lips; the mouth opening and corners stay the target's)")
+    foreshortened: float = option(0.2, "where the source photo shows part of the face this much smaller than the "
+                                  "rest (turned away, cut off), keep the target's face there; 0: never",
+                                  min=0.0, max=1.0, metavar="X")
     blend: float = option(1.0, "swap strength: 1 = the full swap, lower mixes the target face back in",
                           min=0.0, max=1.0, metavar="X")
     occlusion: str = option("auto", "keep things in front of the face: auto (the face parser if installed, "
@@ -64,7 +71,8 @@ class SwapOperation(Operation):
             raise InputError(f"{path}: --method aei is not wired to the learned model yet; use --method mesh")
         self.video = video
         self.source = as_source(source if source is not None else o.source, analyzer)
-        self.settings = SwapSettings(shape=o.shape, blend=o.blend, occlusion=o.occlusion,
+        self.settings = SwapSettings(shape=o.shape, blend=o.blend, occlusion=o.occlusion, keep_eyes=o.keep_eyes,
+                                     lip_shape=not o.keep_lips, foreshortened=o.foreshortened,
                                      max_side=VIDEO_MAX_SIDE if video else PHOTO_MAX_SIDE,
                                      parser_every=3 if video else 1)
         self._mesh = MeshSwapper(self.source, self.settings)
