@@ -38,7 +38,9 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
 from fuzz.corpus import Case, build  # noqa: E402
 
 MEM_LIMIT_MB = 3000  # a whole erase run peaks at 270-740 MB (README); /dev/zero read whole: ~5 GB
-INFO_PREFIXES = ("facecanvas", "done:", "live:")
+# Lines a run may print besides its one-line error: progress and the summaries of batch, deid and the
+# batch runner (their indented detail lines too). A traceback is caught on its own.
+INFO_PREFIXES = ("facecanvas", "done:", "live:", "batch:", "deid:", "model loads:", "  ")
 TQDM_LINE = re.compile(r"^\s*\d+%\|")  # a progress bar (batches draw one even when stderr is no terminal)
 
 

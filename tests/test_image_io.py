@@ -548,7 +548,9 @@ def test_failed_write_removes_temp_and_keeps_old_file(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(image_io.os, "replace", boom)
+    from facecanvas.media import outputs
+
+    monkeypatch.setattr(outputs.os, "replace", boom)  # the one atomic writer (full disk at the rename)
     with pytest.raises(OutputError) as e:
         save_image(p, noise(4, 4), overwrite=True)
     assert "No space left" in assert_one_line(e, p)

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, OutputError
+from ..media.names import display_path
+from ..media.outputs import check_output, write_atomic
 from ..ops.base import OpSpec
 from .manifest import Manifest, Planned, error_kind, file_sha256, spec_key
 from .worker import Item, WorkerConfig
@@ -110,6 +112,8 @@ def plan_batch(s: BatchSettings) -> tuple[list[PlanRow], Manifest, str]:
     images, videos = _exts()
     root, files = collect_inputs(s.input, s.output)
     out = Path(s.output)
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise OutputError(f"cannot write {display_path(out)}: --output must be a folder, and this is a file")
     manifest = Manifest(out)
     key = spec_key(s.spec.to_json(), s.analysis, s.encode, s.save_mask)
     rows = []
@@ -316,10 +320,10 @@ def run_batch(s: BatchSettings, log: Callable[[str], None] = lambda m: print(m, 
         data = res.pop("data", None)
         if data is not None:  # through the driver: written here, atomically, next to its final name
             try:
-                _write_atomic(row.dst, data, protected=row.src)
-            except OSError as e:
-                res.update(status="failed", error=f"{row.dst}: cannot write ({e})", error_type="OutputError",
-                           exit_code=4)
+                check_output(row.dst, overwrite=True, protected=[row.src])  # a re-run replaces its own outputs
+                write_atomic(row.dst, data)
+            except OutputError as e:
+                res.update(status="failed", error=str(e), error_type="OutputError", exit_code=4)
         rec = {"rel": row.planned.rel, "src": str(row.src), "sha256": row.sha, "status": res["status"],
                "output": row.dst.relative_to(out).as_posix() if res["status"] == "done" else None,
                "faces": res.get("faces", 0), "seconds": round(res.get("seconds", 0.0), 4),
@@ -374,22 +378,6 @@ def _remove_stale_temps(dst: Path) -> None:
                 os.unlink(stale)
             except OSError:
                 pass
-
-
-def _write_atomic(dst: Path, data: bytes, protected: Path) -> None:
-    if dst.exists() and dst.resolve() == protected.resolve():
-        raise OSError("it is the input")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def dry_run(s: BatchSettings, log: Callable[[str], None] = print) -> Counter:

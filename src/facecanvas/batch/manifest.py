@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str | None:
     """sha256 of the file's bytes, or None when it cannot be read (the item then fails on its own)."""
     h = hashlib.sha256()
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a pipe or a device would block or never end
         with open(path, "rb") as f:
             while True:
                 block = f.read(chunk)
@@ -70,6 +73,8 @@ class Manifest:
                     rec = json.loads(line)
                 except ValueError:
                     continue  # a torn last line of a killed run
+                if not isinstance(rec, dict):
+                    continue  # not one of our lines (the file was edited or damaged): ignored
                 if rec.get("kind") == "run":
                     self.runs.append(rec)
                 elif rec.get("kind") == "item" and "rel" in rec:

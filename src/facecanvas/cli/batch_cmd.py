@@ -62,9 +62,10 @@ def op_parser(name: str) -> argparse.ArgumentParser:
     from ..ops import get_operation
     from ..pipeline import TrackingOptions
     from .options import add_options
+    from .parser import Parser
 
     cls = get_operation(name)
-    p = argparse.ArgumentParser(prog=f"facecanvas batch {name}", formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = Parser(prog=f"facecanvas batch {name}", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description=f"{name}: {cls.summary}\n\n" if cls.summary else None)
     g = p.add_argument_group("batch")
     g.add_argument("--input", required=True, metavar="DIR|LIST.txt",

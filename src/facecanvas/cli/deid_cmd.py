@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
+from ..media.names import display_path
+from ..media.outputs import check_output, write_atomic
 from ..ops.deid import DeidOperation, DeidOptions
 from .common import add_analysis_options, add_overwrite, make_analyzer
 from .options import add_options, from_args
@@ -86,12 +88,14 @@ class DeidSelection(PhotoSelection):
 
 def run(args: argparse.Namespace) -> int:
     options = from_args(DeidOptions, args, **({"verify": False} if args.no_verify else {}))
-    if args.report:
-        rp = Path(args.report)
-        if rp.suffix.lower() != ".json":
+    if args.report:  # checked with the other outputs, before anything is read or written
+        if Path(args.report).suffix.lower() != ".json":
             raise InputError(f"--report {args.report}: expected a .json file name")
-        if not rp.parent.is_dir():
-            raise InputError(f"--report {args.report}: folder {rp.parent} does not exist")
+        if not Path(args.report).parent.is_dir():
+            raise OutputError(f"cannot write {display_path(args.report)}: folder {display_path(Path(args.report).parent)} "
+                              "does not exist")
+        check_output(args.report, overwrite=args.overwrite, protected=[*map(Path, args.inputs), *options.named_files()],
+                     exts=(".json",), kind="report")
     video = is_video_input(args.inputs)
     with make_analyzer(args) as analyzer:
         op = DeidOperation(options, video=video, analyzer=analyzer)
@@ -115,5 +119,5 @@ def run(args: argparse.Namespace) -> int:
             line += f"; left untouched (--except): {rep['untouched_faces']}"
         print(line, file=sys.stderr)
     if args.report:
-        Path(args.report).write_text(json.dumps(rep, indent=2) + "\n")
+        write_atomic(Path(args.report), (json.dumps(rep, indent=2) + "\n").encode())
     return code

@@ -36,8 +36,9 @@ def _printable_streams() -> None:
 def build_parser() -> argparse.ArgumentParser:
     from . import (batch_cmd, deid_cmd, demo_cmd, effect_cmd, erase_cmd, eval_cmd, export_cmd, faces_cmd, gallery_cmd,
                    inpaint_cmd, live_cmd, prepare_cmd, swap_cmd, train_cmd, verify_cmd, web_cmd)
+    from .parser import Parser
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="facecanvas", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Edit faces in photos, videos and live streams: erase facial parts to a natural blank face, "
                     "apply AR effects, swap faces, de-identify people, and train the models behind them.")

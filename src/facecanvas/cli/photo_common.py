@@ -21,6 +21,7 @@ def run_photos_cmd(args: argparse.Namespace, op: Operation, save_mask: bool = Fa
 
 
 def _run(args, op, inputs, outputs, save_mask, analyzer) -> int:
-    results = run_photos(list(zip(inputs, outputs)), op, analyzer, overwrite=args.overwrite, protected=inputs,
+    protected = [*inputs, *op.options.named_files()]  # a --source, --donor or --except photo is an input too
+    results = run_photos(list(zip(inputs, outputs)), op, analyzer, overwrite=args.overwrite, protected=protected,
                          save_mask=save_mask)
     return summarize(results)

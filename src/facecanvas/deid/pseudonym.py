@@ -30,7 +30,8 @@ SFACE_DIM = 128
 def _key_bytes(key: str | bytes | None) -> tuple[bytes, bool]:
     if key is None or key == "":
         return os.urandom(32), False
-    return (key if isinstance(key, bytes) else str(key).encode("utf-8")), True
+    # surrogateescape: a key typed in a non-UTF-8 locale is the bytes the user typed
+    return (key if isinstance(key, bytes) else str(key).encode("utf-8", "surrogateescape")), True
 
 
 class Pseudonyms:

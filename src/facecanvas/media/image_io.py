@@ -9,7 +9,6 @@ output problem a one-line OutputError.
 from __future__ import annotations
 
 import io
-import os
 import struct
 import warnings
 import zlib
@@ -23,9 +22,9 @@ from PIL import Image, UnidentifiedImageError
 
 from facecanvas.errors import InputError, OutputError
 
-from .names import display_path, sibling
+from .names import display_path
 from .names import one_line as _escape_line
-from .outputs import check_output, check_outputs, same_file
+from .outputs import check_output, check_outputs, same_file, write_atomic
 from .safe_open import read_input
 
 __all__ = ["LoadedImage", "load_image", "from_array", "restore_like", "save_image", "save_result",
@@ -356,34 +355,7 @@ def save_image(
         raise fail("encoding failed")
     data = _add_mark(buf.tobytes(), ext, output_mark(operation))
 
-    # Same folder so os.replace is an atomic rename; readers see the old file or the new one,
-    # never half of it. (Without overwrite, a file created by someone else between the
-    # existence check above and the rename would still be replaced.)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise fail(f"cannot create folder ({e.strerror or e})") from e
-    tmp = sibling(p, "tmp")  # hidden, and within the 255-byte name limit however long p's name is
-    created = False
-    try:
-        # os.open with 0o666 lets the umask decide permissions (mkstemp would force 0600).
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        created = True
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException as e:
-        if created:
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass  # the real error below matters more than a leftover we cannot remove
-        if isinstance(e, OSError):
-            raise fail(e.strerror or str(e)) from e
-        raise
-    return p
+    return write_atomic(p, data)
 
 
 def save_result(

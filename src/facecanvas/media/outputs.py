@@ -7,6 +7,7 @@ same path twice, a name past 255 bytes, or a folder that cannot be created or wr
 it for a job before writing the job's first file, so a job writes all of its files or none.
 
 The writers (``image_io.save_image``, ``video_io.VideoWriter``) run the same checks on their own file.
+``write_atomic(p, data)`` is the one way bytes reach a final name: a hidden sibling, fsync, rename.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import OutputError
-from .names import NAME_MAX, display_path, name_bytes, one_line
+from .names import NAME_MAX, display_path, name_bytes, one_line, sibling
 
-__all__ = ["check_outputs", "check_output", "same_file", "writable_exts"]
+__all__ = ["check_outputs", "check_output", "same_file", "writable_exts", "write_atomic"]
 
 
 def writable_exts() -> tuple[str, ...]:
@@ -94,3 +95,35 @@ def check_outputs(paths: Iterable[str | os.PathLike], *, overwrite: bool = False
         check_output(p, overwrite=overwrite, protected=protected)
         done.append(p)
     return done
+
+
+def write_atomic(p: Path, data: bytes) -> Path:
+    """Write ``data`` to ``p`` (already checked) so readers see the old file or the new one, never half:
+    a hidden sibling in the same folder (within the 255-byte name limit), fsync, then an atomic rename.
+    (A file created by someone else between the check and the rename would still be replaced.)"""
+    p = Path(p)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _fail(p, f"cannot create folder ({e.strerror or e})") from e
+    tmp = sibling(p, "tmp")
+    created = False
+    try:
+        # os.open with 0o666 lets the umask decide permissions (mkstemp would force 0600).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException as e:
+        if created:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the real error below matters more than a leftover we cannot remove
+        if isinstance(e, OSError):
+            raise _fail(p, e.strerror or str(e)) from e
+        raise
+    return p

@@ -295,6 +295,9 @@ class VideoReader(_Stage):
         self.close()
 
 
+CRF_MAX = 51  # x264/x265's scale (VP9/AV1 and mpeg4 get it mapped onto theirs)
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     codec: str | None = None  # None: the container's default (libx264 for mp4/mov/mkv/avi)
@@ -302,6 +305,10 @@ class EncodeOptions:
     preset: str = "veryfast"  # x264/x265 speed preset
     audio: bool = True  # copy the audio streams untouched
     operation: str | None = None  # written into the file's metadata: "edited by facecanvas VERSION: OP"
+
+    def __post_init__(self):
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= CRF_MAX:
+            raise InputError(f"--crf {self.crf!r}: expected a whole number from 0 to {CRF_MAX}")
 
     def codec_for(self, path: Path) -> str:
         name = self.codec or DEFAULT_CODEC.get(path.suffix.lower(), "libx264")

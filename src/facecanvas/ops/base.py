@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
+import re
 import types
 import typing
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Union
 
 import numpy as np
@@ -71,6 +75,8 @@ class OptionInfo:
                 num = float(value)
             except (TypeError, ValueError):
                 raise InputError(f"{self.flag} {value!r}: expected a number") from None
+            if not math.isfinite(num):
+                raise InputError(f"{self.flag} {value!r}: expected a finite number")
             if self.type is int:
                 if num != int(num):
                     raise InputError(f"{self.flag} {value!r}: expected a whole number")
@@ -148,6 +154,20 @@ class Options:
 
     def replace(self, **changes: Any):
         return dataclasses.replace(self, **changes)
+
+    def named_files(self) -> list[Path]:
+        """Existing files that text options name (a source photo, a donor, a model, an effect file; a
+        list split at commas or the path separator): inputs too, so no output may replace them."""
+        out: list[Path] = []
+        for info in self.schema():
+            value = getattr(self, info.name)
+            if info.type is not str or not isinstance(value, str) or not value.strip():
+                continue
+            for cand in (value, *re.split("[," + re.escape(os.pathsep) + "]", value)):
+                p = Path(cand.strip())
+                if cand.strip() and os.path.lexists(p) and p not in out:
+                    out.append(p)
+        return out
 
 
 def _plain(value: Any) -> Any:
