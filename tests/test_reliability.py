@@ -737,3 +737,96 @@ def test_cause14_pcm_into_mp4_is_refused_before_the_first_frame(tmp_path):
     assert list(out.iterdir()) == []
     for ext in (".mkv", ".mov"):
         assert process_video(src, out / f"o{ext}", _processor(), progress=False).frames == 12
+
+
+# ---- found by the fuzz corpus's new surfaces (tests/fuzz/surfaces.py), 2026-12-02
+
+
+def _sha(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_a_source_photo_is_an_input_even_with_overwrite(tmp_path, face_png):
+    """`swap T --source S -o S --overwrite` replaced the source photo (exit 0)."""
+    src = tmp_path / "s.png"
+    src.write_bytes(face_png.read_bytes())
+    before = _sha(src)
+    r = run_cli("swap", face_png, "--source", src, "-o", src, "--overwrite")
+    assert r.returncode == 4 and "is an input file" in _one_error_line(r.stderr)
+    assert _sha(src) == before
+
+
+def test_named_files_lists_every_file_a_text_option_names(tmp_path, face_png):
+    from facecanvas.ops.effect import EffectOptions
+    from facecanvas.ops.swap import SwapOptions
+
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    a.write_bytes(b"x")
+    b.write_bytes(b"x")
+    assert SwapOptions(source=f"{a},{b}").named_files() == [a, b]
+    assert EffectOptions(donor=str(a)).named_files() == [a]
+    assert SwapOptions(source=str(tmp_path / "missing.png")).named_files() == []
+
+
+def test_deid_report_is_checked_before_anything_is_written(tmp_path, face_png):
+    """--report r.json over an existing file: it was replaced without --overwrite, after the photo."""
+    rep, out = tmp_path / "r.json", tmp_path / "o.png"
+    rep.write_text("keep")
+    r = run_cli("deid", face_png, "-o", out, "--report", rep, "--no-verify")
+    assert r.returncode == 4 and "r.json" in _one_error_line(r.stderr)
+    assert rep.read_text() == "keep" and not out.exists()
+    r = run_cli("deid", face_png, "-o", out, "--report", tmp_path / "no" / "r.json", "--no-verify")
+    assert r.returncode == 4 and not out.exists()
+
+
+@posix_only
+def test_deid_key_that_is_not_utf8(tmp_path, face_png):
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    r = subprocess.run([sys.executable, "-m", "facecanvas.cli.main", "deid", str(face_png), "-o",
+                        str(tmp_path / "o.png"), "--key", b"\xff\xfe", "--no-verify"], capture_output=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("flag,value", [("--crop-size", "nan"), ("--crop-size", "inf"), ("--crf", "52"),
+                                        ("--crf", "-1")])
+def test_non_finite_and_out_of_range_numbers_are_bad_input(tmp_path, small_clip, flag, value):
+    r = run_cli("erase", small_clip, "-o", tmp_path / "o.mp4", f"{flag}={value}")
+    assert r.returncode == 2 and flag in _one_error_line(r.stderr)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_usage_errors_are_one_line():
+    r = run_cli("erase", "--method", "bogus")
+    line = _one_error_line(r.stderr)
+    assert r.returncode == 2 and "invalid choice" in line and "facecanvas erase --help" in line
+
+
+@posix_only
+def test_batch_with_a_named_pipe_in_its_folder_does_not_hang(tmp_path, face_png):
+    """The driver hashed every file for the manifest, a pipe included: the run blocked forever."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "good.png").write_bytes(face_png.read_bytes())
+    os.mkfifo(inp / "f.png")
+    r = finishes(lambda: run_cli("batch", "erase", "--input", inp, "--output", tmp_path / "out", "--workers", "1",
+                                 "--no-progress"), 120)
+    assert r.returncode == 2 and "named pipe" in r.stderr
+    assert (tmp_path / "out" / "good.png").is_file()
+
+
+def test_batch_output_that_is_a_file_and_a_damaged_manifest(tmp_path, face_png):
+    from facecanvas.batch.manifest import NAME, Manifest
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "good.png").write_bytes(face_png.read_bytes())
+    r = run_cli("batch", "erase", "--input", inp, "--output", face_png)
+    assert r.returncode == 4 and "must be a folder" in _one_error_line(r.stderr)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / NAME).write_bytes(b'{not json\n\xff\n[]\n"text"\n')
+    m = Manifest(out)  # lines that are JSON but not one of ours are ignored, like a torn line
+    assert m.latest == {} and m.runs == []
