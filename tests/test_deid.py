@@ -257,3 +257,34 @@ def test_eval_helpers(astronaut_bgr, astronaut_face):
     embs = {p: [v / np.linalg.norm(v) for v in vs] for p, vs in embs.items()}
     same, diff, _, _ = pseudonym_rates(embs, bits=3, keys=5)
     assert same > diff
+
+
+def test_video_eval_measures():
+    from facecanvas.eval.deid_video import pair_consistency, pearson
+
+    t = np.linspace(0, 6, 50)
+    assert pearson(np.sin(t), 2 * np.sin(t) + 1) == pytest.approx(1.0)
+    assert pearson(np.sin(t), -np.sin(t)) == pytest.approx(-1.0)
+    assert pearson([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) is None  # a flat series has no correlation
+    v = np.eye(4)[:3]
+    mean, same, pairs = pair_consistency(list(v), 0.363)
+    assert pairs == 3 and mean == pytest.approx(0.0) and same == 0.0
+    assert pair_consistency([v[0], v[0]], 0.363)[:2] == (pytest.approx(1.0), 1.0)
+    assert pair_consistency([v[0]], 0.363) == (None, None, 0)
+
+
+def test_video_eval_on_a_clip(analyzer, embedder, tmp_path):
+    from facecanvas.eval.deid_video import run_video_eval
+    from facecanvas.media.synthetic import astronaut_clip
+
+    astronaut_clip(tmp_path / "clip.mp4", n=10, audio=False)
+    rep = run_video_eval(tmp_path, ("none", "blur", "deid"), analyzer, embedder, frames=10, every=2,
+                         clips=("clip.mp4",))
+    s = rep.summary()
+    assert set(s) == {"none", "blur", "deid"} and all(v["frames"] == 10 for v in s.values())
+    none, deid = s["none"], s["deid"]
+    assert none["temporal"] == pytest.approx(1.0) and none["detected"] == 1.0 and none["still_sface"] == 1.0
+    assert deid["still_sface"] == 0.0  # every sampled output frame is de-identified against its input
+    assert deid["detected"] >= 0.9 and deid["same_pairs"] == 1.0  # one new identity along the track
+    assert deid["consistency"] > SFACE_THRESHOLD and deid["ms"] > 0 and deid["fps"] > 0
+    assert "mouth corr" in rep.to_table() and "| deid | 10 |" in rep.to_table()

@@ -44,6 +44,9 @@ def add_parser(sub) -> None:
                         "oracle: the data's own labels)")
     p.add_argument("--split", default="test", choices=("dev", "test"),
                    help="swap: the people to report on (dev: 0-5, where parameters were chosen; test: 6-11)")
+    p.add_argument("--video-frames", type=int, default=120, metavar="N",
+                   help="deid: frames of each shared talking-head clip in the video part "
+                        "(0: no video part; default %(default)s)")
     p.set_defaults(run=run)
 
 

@@ -25,6 +25,10 @@ Metrics per method and recognizer:
 
 Pseudonym consistency: with 20 keys, how often two photos of one person get the same synthetic identity
 (the same LSH bucket of their SFace embeddings) and how often two different people do.
+
+Video (``video_frames`` > 0, the default; eval/deid_video.py): the same methods on shared talking-head
+clips: speed, the temporal flicker measure, the correlation of the mouth opening with the input's,
+identity consistency within a track and still-verified against the input frame.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class DeidReport:
     rows: list = field(default_factory=list)  # (method, dict of metrics)
     pseudonyms: dict = field(default_factory=dict)
     recognizers: tuple = ("dlib", "sface")
+    video: object = None  # deid_video.VideoReport
 
     def to_table(self) -> str:
         cols = [("still verified dlib", "still_dlib", "{:.3f}"), ("still verified sface", "still_sface", "{:.3f}"),
@@ -69,6 +74,8 @@ class DeidReport:
                       f"{p['diff']:.3f} ({p['diff_pairs']} pairs)"]
             for b, (s, d) in sorted(p.get("other_bits", {}).items()):
                 lines.append(f"  with {b} bits: same person {s:.3f}, different people {d:.3f}")
+        if self.video is not None:
+            lines += ["", self.video.to_table()]
         return "\n".join(lines)
 
 
@@ -120,9 +127,11 @@ def pseudonym_rates(embs: dict[int, list[np.ndarray]], bits: int = 3, keys: int 
 
 
 def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int = 5, log=None,
-                  use_dlib: bool = True, samples: list | None = None, deid_options: dict | None = None) -> DeidReport:
+                  use_dlib: bool = True, samples: list | None = None, deid_options: dict | None = None,
+                  video_frames: int = 120) -> DeidReport:
     """``use_dlib=False``: development runs, where choices are made without looking at dlib.
-    ``deid_options``: DeidOptions fields for the deid method (default: the operation's defaults)."""
+    ``deid_options``: DeidOptions fields for the deid method (default: the operation's defaults).
+    ``video_frames``: frames per shared clip for the video part (0: no video part)."""
     from ..analysis import FaceAnalyzer
     from ..analysis.identity import SFACE_THRESHOLD, SFaceEmbedder
     from ..ops.deid import DeidOperation, DeidOptions
@@ -223,6 +232,11 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
             report.rows.append((m, row))
             say(f"{m}: done")
         report.thresholds = {"sface_far1e-3": thr_s, "dlib_far1e-3": thr_d}
+        if video_frames > 0:
+            from .deid_video import run_video_eval
+
+            report.video = run_video_eval(data, methods, analyzer, sface, dlib, frames=video_frames,
+                                          deid_options=deid_options, log=say)
     return report
 
 
@@ -260,7 +274,8 @@ def run_cli(args) -> int:
     methods = METHODS if not given or "clone" in given else tuple(m.strip() for m in given.split(",") if m.strip())
     samples = [] if getattr(args, "samples", None) else None
     report = run_deid_eval(Path(args.data), methods=methods, split=getattr(args, "split", "test"),
-                           samples=samples, log=lambda m: print(m, file=sys.stderr) if sys.stderr.isatty() else None)
+                           samples=samples, log=lambda m: print(m, file=sys.stderr) if sys.stderr.isatty() else None,
+                           video_frames=getattr(args, "video_frames", 120))
     print(report.to_table())
     if samples:
         write_samples(args.samples, samples)
