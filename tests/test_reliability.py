@@ -830,3 +830,18 @@ def test_batch_output_that_is_a_file_and_a_damaged_manifest(tmp_path, face_png):
     (out / NAME).write_bytes(b'{not json\n\xff\n[]\n"text"\n')
     m = Manifest(out)  # lines that are JSON but not one of ours are ignored, like a torn line
     assert m.latest == {} and m.runs == []
+
+
+@pytest.mark.parametrize("kind", ["huge", *(("fifo", "zero") if os.name == "posix" else ())])
+def test_effect_files_are_read_bounded_and_regular_only(tmp_path, kind):
+    from facecanvas.effects.spec import load_effect
+
+    p = tmp_path / "fx.toml"
+    if kind == "huge":
+        p.write_bytes(b"#" * (2 << 20))
+    elif kind == "fifo":
+        os.mkfifo(p)
+    else:
+        p.symlink_to("/dev/zero")
+    with pytest.raises(InputError, match="too large|named pipe|character device"):
+        finishes(lambda: load_effect(p), 10)

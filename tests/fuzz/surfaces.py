@@ -147,6 +147,13 @@ def cases(data: Path, rng: random.Random, mode: str = "long") -> list[Case]:
     add(Case("batch-unknown-op", ["batch", "melt", "--input", "in", "--output", "out"], _BAD, "melt",
              setup=_setup(("in", {"directory": True}))))
 
+    # ---- effect files: bounded, regular files only
+    for tag, kw in (("huge", {"content": b"#" * (2 << 20)}), ("empty", {"content": b""}),
+                    *((("fifo", {"fifo": True}), ("dev-zero", {"link": "/dev/zero"})) if os.name == "posix" else ())):
+        add(Case(f"effect-file-{tag}", ["effect", "fx.toml", "t.png", "-o", "o.png"], _BAD, "fx.toml",
+                 must_not_exist=("o.png",), setup=_setup(("t.png", face), ("fx.toml", kw)), timeout=60,
+                 short=tag == "dev-zero"))
+
     # ---- swap sources mutated: any readable outcome, never a traceback
     if mode == "long":
         jpg = (data / "face.jpg").read_bytes()

@@ -46,6 +46,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..masks import PARTS
+from ..media.names import display_path
+from ..media.safe_open import read_input
 from .geometry import ANCHORS, PASTE_PARTS
 
 if sys.version_info >= (3, 11):
@@ -150,20 +152,24 @@ def find_effect(name_or_path: str | Path) -> Path:
         return builtin
     p = Path(text)
     if p.suffix.lower() == ".toml" or p.exists():
-        if not p.is_file():
-            raise InputError(f"{p}: effect file not found")
-        return p
+        if not p.exists():
+            raise InputError(f"{display_path(p)}: effect file not found")
+        return p  # read_input says what is wrong with a folder, a pipe or a device
     raise InputError(f"unknown effect {text!r}: built-in effects are {', '.join(builtin_names())}, "
                      "or give the path of an effect .toml file")
+
+
+MAX_EFFECT_BYTES = 1 << 20  # an effect file is a page of TOML; 1 MB is far past any real one
 
 
 def load_effect(name_or_path: str | Path) -> EffectSpec:
     """Load and check a built-in effect or a user's effect file."""
     path = find_effect(name_or_path)
+    data = read_input(path, max_bytes=MAX_EFFECT_BYTES, what="an effect file")  # regular files, bounded
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read effect file ({e})") from e
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{display_path(path)}: cannot read effect file ({e})") from e
     try:
         data = tomllib.loads(text)
         spec = parse_effect(data, origin=str(path), base_dir=path.parent, default_name=path.stem)
