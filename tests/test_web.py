@@ -400,3 +400,22 @@ def test_video_audio_that_mp4_cannot_carry_is_kept_in_mkv(server, tmp_path):
     out = tmp_path / "out.mkv"
     out.write_bytes(request(server.url + s["result"][1:]).body)
     assert probe(out).audio_streams == 1
+
+
+def test_hostile_upload_names_are_only_labels(server, astronaut_png, tmp_path):
+    """An upload's file name never becomes a path: traversal, a newline, a 300-byte name, a NUL, or a
+    name that is not UTF-8 all give the upload a plain label, and its error or result one line."""
+    names = ["../../../../tmp/evil.png", "a\\nb.png", "n" * 300 + ".png", "nul\x00.png", "caf\udce9.png", ""]
+    for name in names:
+        r = upload(server.url, name.encode("utf-8", "surrogateescape").decode("latin-1"), astronaut_png)
+        assert r.status == 200, (name, r.body)
+        info = r.json()
+        assert "\n" not in json.dumps(info) or "\\n" in json.dumps(info)
+        s = run_job(server.url, {"upload": info["upload"], "op": "erase"})
+        assert s["state"] == "done", (name, s)
+    assert not Path("/tmp/evil.png").exists()
+    bad = upload(server.url, "../x.png", b"junk")
+    msg = bad.json()["error"]
+    assert bad.status == 400 and "\n" not in msg and msg.startswith("cannot read ")
+    torn = upload(server.url, "a\nb\r.png", astronaut_png)  # a raw newline tears the multipart header
+    assert torn.status == 400 and torn.json()["error"].startswith("the request is not valid form data")

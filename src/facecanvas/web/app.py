@@ -545,7 +545,12 @@ def create_app(registry: Registry | None = None, **kwargs: Any):
 
         fields: dict[str, str] = {}
         files: dict[str, Any] = {}
-        data = await request.form(max_files=8, max_fields=200)
+        from starlette.exceptions import HTTPException
+
+        try:
+            data = await request.form(max_files=8, max_fields=200)
+        except HTTPException as e:  # a malformed body (a raw newline in a file name...): the client's fault
+            raise InputError(f"the request is not valid form data ({one_line(str(e.detail))})") from None
         for k, v in data.multi_items():
             if isinstance(v, UploadFile):
                 files[k] = v
