@@ -845,3 +845,20 @@ def test_effect_files_are_read_bounded_and_regular_only(tmp_path, kind):
         p.symlink_to("/dev/zero")
     with pytest.raises(InputError, match="too large|named pipe|character device"):
         finishes(lambda: load_effect(p), 10)
+
+
+def test_every_command_output_carries_the_mark_with_its_operation(tmp_path, face_png):
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.pad(np.full((40, 40), 255, np.uint8), 236))
+    runs = {
+        "erase": ("erase", face_png, "-o", tmp_path / "erase.png"),
+        "effect": ("effect", "comic", face_png, "-o", tmp_path / "effect.png"),
+        "inpaint": ("inpaint", face_png, "--mask", mask, "-o", tmp_path / "inpaint.png"),
+        "overlay": ("faces", face_png, "--overlay", tmp_path / "overlay.png"),
+        "parse": ("faces", face_png, "--parse", tmp_path / "parse.png"),
+    }
+    for op, argv in runs.items():
+        r = run_cli(*argv)
+        assert r.returncode == 0, (op, r.stderr)
+        desc = Image.open(tmp_path / f"{op}.png").info.get("Description", "")
+        assert desc.startswith("edited by facecanvas") and desc.endswith(f": {op}"), (op, desc)

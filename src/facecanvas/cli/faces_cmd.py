@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..analysis import Analysis
 from ..errors import NoFaceError
-from ..media.image_io import load_image, save_image
+from ..media.image_io import check_outputs, load_image, save_image
 from .common import add_analysis_options, add_overwrite, make_analyzer
 
 HELP = "list the faces in a photo: box, score, landmarks, head pose; optional overlay"
@@ -97,6 +98,8 @@ def embeddings(bgr: np.ndarray, analysis: Analysis) -> list[list[float]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Both images, or neither: checked before the photo is read.
+    check_outputs([p for p in (args.parse, args.overlay) if p], overwrite=args.overwrite, protected=[Path(args.photo)])
     img = load_image(args.photo)
     with make_analyzer(args) as analyzer:
         analysis = analyzer.analyze(img.bgr)
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                    protected=[img.path] if img.path else (), operation="parse")
     if args.overlay:
         save_image(args.overlay, draw_overlay(img.bgr, analysis), overwrite=args.overwrite,
-                   protected=[img.path] if img.path else ())
+                   protected=[img.path] if img.path else (), operation="overlay")
     if args.json:
         print(json.dumps({
             "file": str(args.photo), "width": img.bgr.shape[1], "height": img.bgr.shape[0],

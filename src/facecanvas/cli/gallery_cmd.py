@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         x0, y0, x1, y1 = face_box(faces[0].box, img.bgr.shape)
         tiles = [label_tile(p[y0:y1, x0:x1], name, args.tile) for name, p in panels]
     sheet = grid(tiles, args.cols)
-    save_image(args.output, sheet, overwrite=args.overwrite, protected=[img.path] if img.path else ())
+    save_image(args.output, sheet, overwrite=args.overwrite, protected=[img.path] if img.path else (),
+               operation="gallery")
     info(f"{args.input} -> {args.output} ({len(panels)} panels, {len(faces)} face{'s' * (len(faces) != 1)})")
     return 0

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if hole.all():
         raise InputError(f"{args.mask}: the mask covers the whole image; nothing to fill from")
     out = inpaint(img.bgr, hole, args.method)
-    save_result(args.output, out, img, overwrite=args.overwrite, protected=[img.path, mask_img.path])
+    save_result(args.output, out, img, overwrite=args.overwrite, protected=[img.path, mask_img.path],
+                operation="inpaint")
     print(f"{args.image} -> {args.output} ({int(hole.sum())} pixels filled)")
     return 0
