@@ -191,3 +191,36 @@ def test_list_file_input_and_no_face(tmp_path):
     items = latest(out)
     assert items["blank.png"]["status"] == "skipped" and "no face" in items["blank.png"]["error"]
     assert all(items[p.relative_to(tmp_path / "in").as_posix()]["status"] == "done" for p in photos)
+
+
+def test_a_full_disk_costs_only_the_items_it_hits(tmp_path, monkeypatch):
+    """ENOSPC while an output is written (here: the driver writes, --transfer driver): that item is
+    failed with exit 4 and its message, nothing half-written is left, the others are done, and a second
+    run redoes only it."""
+    from facecanvas.batch import engines
+    from facecanvas.errors import OutputError
+    from facecanvas.media.outputs import write_atomic
+    from facecanvas.ops import OpSpec
+
+    photos = photo_set(tmp_path / "in", 3)
+    victim = photos[1].name
+
+    def full(dst, data):
+        if Path(dst).name == victim:
+            raise OutputError(f"cannot write {dst}: No space left on device")
+        return write_atomic(dst, data)
+
+    monkeypatch.setattr(engines, "write_atomic", full)
+    out = tmp_path / "out"
+    s = engines.BatchSettings(OpSpec("erase", {}), tmp_path / "in", out, workers=1, transfer="driver", progress=False)
+    summary = engines.run_batch(s, log=lambda m: None)
+    assert summary.exit == 4 and summary.counts["done"] == 2 and summary.counts["failed"] == 1
+    items = latest(out)
+    bad = next(r for r in items.values() if r["rel"].endswith(victim))
+    assert bad["status"] == "failed" and "No space left" in bad["error"] and bad["exit_code"] == 4
+    assert not any(p.name.startswith(".") for p in out.rglob("*")), "no hidden temporary file is left"
+    monkeypatch.setattr(engines, "write_atomic", write_atomic)  # space again: only the failed item is redone
+    again = engines.run_batch(engines.BatchSettings(OpSpec("erase", {}), tmp_path / "in", out, workers=1,
+                                                    transfer="driver", progress=False, retry_failed=True),
+                              log=lambda m: None)
+    assert again.counts["done"] == 1 and again.counts["already"] == 2 and again.exit == 0
