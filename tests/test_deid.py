@@ -288,3 +288,12 @@ def test_video_eval_on_a_clip(analyzer, embedder, tmp_path):
     assert deid["detected"] >= 0.9 and deid["same_pairs"] == 1.0  # one new identity along the track
     assert deid["consistency"] > SFACE_THRESHOLD and deid["ms"] > 0 and deid["fps"] > 0
     assert "mouth corr" in rep.to_table() and "| deid | 10 |" in rep.to_table()
+
+
+def test_video_blend_stops_inside_the_oval(embedder):
+    from facecanvas.ops.deid import VIDEO_SWAP_SETTINGS, DeidOperation
+    from facecanvas.swap import SwapSettings
+
+    video, photo = DeidOperation(video=True, embedder=embedder), DeidOperation(embedder=embedder)
+    assert video.settings.margin == video.strong.margin == VIDEO_SWAP_SETTINGS["margin"] > 0
+    assert photo.settings.margin == SwapSettings().margin
