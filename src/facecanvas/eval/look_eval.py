@@ -41,6 +41,7 @@ from tqdm import tqdm
 from ..analysis import FaceAnalyzer
 from ..analysis import landmark_groups as lg
 from ..analysis.align import align_face
+from ..errors import InputError
 from .blank_faces import read_bgr, read_parsing
 
 EDITS = ("erase", "comic", "eyebrowless", "mono-eye", "small-face", "toonized", "transplant")
@@ -279,7 +280,7 @@ def run_look_eval(data_dir: str | Path, edits=EDITS, limit: int | None = None, p
     data = Path(data_dir)
     stems = held_out_stems(data)[: None if limit is None else max(0, int(limit))]
     if not stems:
-        raise ValueError(f"{data}: no images/*.jpg with masks/*.png")
+        raise InputError(f"{data}: no images/*.jpg with masks/*.png (give a CelebAMask-HQ split folder, e.g. ../shared/data/faces/celebamaskhq/dev)")
     bad = [e for e in edits if e not in EDITS]
     if bad:
         raise ValueError(f"unknown edit(s) {', '.join(bad)}; choose from {', '.join(EDITS)}")
