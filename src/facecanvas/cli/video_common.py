@@ -76,7 +76,8 @@ def run_video(args: argparse.Namespace, op: Operation) -> int:
     encode = EncodeOptions(args.codec, args.crf, args.preset, audio=not args.no_audio)
     try:
         results = run_videos(list(zip(srcs, dsts)), op, tracking, encode=encode, overwrite=args.overwrite,
-                             protected=[*srcs, *op.options.named_files(), *tracking.named_files()], progress=not args.no_progress and sys.stderr.isatty())
+                             protected=[*srcs, *op.options.named_files(), *tracking.named_files()],
+                             progress=not args.no_progress and sys.stderr.isatty())
     except VideoInterrupted as e:
         print(f"facecanvas: {e.message(e.dst)}", file=sys.stderr)
         return 130
