@@ -802,6 +802,9 @@ def test_usage_errors_are_one_line():
     r = run_cli("erase", "--method", "bogus")
     line = _one_error_line(r.stderr)
     assert r.returncode == 2 and "invalid choice" in line and "facecanvas erase --help" in line
+    r = run_cli("effect", "comic", "x.png", "-o", "y.png", "--bogus")  # the command's --help, not the top's
+    line = _one_error_line(r.stderr)
+    assert r.returncode == 2 and "unrecognized arguments: --bogus" in line and "facecanvas effect --help" in line
 
 
 @posix_only

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Edit faces in photos, videos and live streams: erase facial parts to a natural blank face, "
                     "apply AR effects, swap faces, de-identify people, and train the models behind them.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks for unexpected errors")
-    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     # The order of `facecanvas --help`: the edits first, then analysis, data, training and the page.
     for mod in (erase_cmd, effect_cmd, swap_cmd, deid_cmd, inpaint_cmd, live_cmd, batch_cmd, faces_cmd, verify_cmd,
                 gallery_cmd, demo_cmd, eval_cmd, prepare_cmd, train_cmd, export_cmd, web_cmd):
@@ -107,7 +107,10 @@ def _main(argv: list[str] | None) -> int:
         from ..allocator import keep_freed_memory
 
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named by the command that was given, so its --help is the one pointed at
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            (sub.choices.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
         keep_freed_memory()  # frames reuse freed buffers instead of faulting in fresh pages (allocator.py)
         if not args.debug:
             _quiet_native_logs()
