@@ -144,6 +144,34 @@ def test_two_faces_get_two_stable_track_ids(detector):
     assert len(left) == 1
 
 
+def test_mesh_every_moves_landmarks_by_flow_between_mesh_frames(detector):
+    """--mesh-every 2: every other frame's landmarks come from optical flow; they stay on the moving face
+    (within a few % of the eye distance of where the mesh puts them)."""
+    frames = moving_face_frames(30, faces=2)
+    with FaceTracker(detector) as ref_tracker:
+        ref = [ref_tracker.update(f, i / 25) for i, f in enumerate(frames)]
+    with FaceTracker(detector, TrackerConfig(mesh_every=2)) as tracker:
+        got = [tracker.update(f, i / 25) for i, f in enumerate(frames)]
+        assert tracker.stats.flow_steps >= 20  # about half of the 2 x 29 tracked face-frames
+    assert all(len(faces) == 2 for faces in got[1:])
+    for a, b in zip(ref[1:], got[1:]):
+        for fa, fb in zip(sorted(a, key=lambda f: f.box[0]), sorted(b, key=lambda f: f.box[0])):
+            err = np.linalg.norm(fa.landmarks[:, :2] - fb.landmarks[:, :2], axis=1).mean()
+            assert err < 0.1 * fa.interocular, err
+
+
+def test_flow_step_follows_a_shift_and_refuses_a_different_picture(astronaut_bgr, astronaut_face):
+    from facecanvas.analysis.flow import FlowStep
+
+    gray = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY)
+    shifted = np.roll(gray, (3, -4), axis=(0, 1))
+    lms = np.asarray(astronaut_face.landmarks, np.float32)
+    moved = FlowStep(gray, shifted).move(lms, astronaut_face.interocular)
+    assert moved is not None and np.allclose(moved[:, :2] - lms[:, :2], (-4, 3), atol=0.5)
+    noise = np.random.default_rng(0).integers(0, 256, gray.shape, dtype=np.uint8)
+    assert FlowStep(gray, noise).move(lms, astronaut_face.interocular) is None
+
+
 def test_missed_face_is_held_then_found_with_the_same_id(detector):
     frames = moving_face_frames(45, empty_frames=6, occlude=(30, 33))
     with FaceTracker(detector) as tracker:

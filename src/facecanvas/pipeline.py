@@ -39,6 +39,9 @@ class AnalysisOptions(Options):
 class TrackingOptions(AnalysisOptions):
     detect_every: int = option(10, "run the full face detector every N frames; faces are tracked in between",
                                min=1, max=10000)
+    mesh_every: int = option(1, "run the 478-point face mesh on a tracked face every N frames; in between its "
+                             "landmarks follow the head by optical flow (faster with many faces; the expression "
+                             "updates only on mesh frames)", min=1, max=10, metavar="N")
     largest: bool = option(False, "only the largest face in each frame")
     match: str | None = option(None, "only faces of the person in this photo (its largest face), by SFace "
                                "face recognition", metavar="PHOTO")
@@ -60,7 +63,7 @@ def make_processor(op: FrameOp, options: TrackingOptions = TrackingOptions(), li
     # Live: the detector runs beside the stream (async), paced so it never stalls a shown frame.
     config = TrackerConfig(detect_every=options.detect_every,
                            detect_every_empty=max(1, options.detect_every // 5) if live else 1,
-                           max_faces=options.max_faces, async_detect=live)
+                           max_faces=options.max_faces, async_detect=live, mesh_every=options.mesh_every)
     identity = make_identity(options.match, options.match_threshold) if options.match else None
     return FrameProcessor(op, FaceTracker(detector, config), largest=options.largest, identity=identity)
 

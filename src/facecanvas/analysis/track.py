@@ -18,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .detect import FaceDetector
 from .face import Detection, Face
+from .flow import FlowStep
 from .landmark_groups import LEFT_IRIS, RIGHT_IRIS
 from .mesh_tracking import TrackingLandmarker, crop_from_detection, crop_from_landmarks, landmark_box
 from .pose import estimate_pose
@@ -46,6 +47,9 @@ class TrackerConfig:
     # two later), so its 10-40 ms never stall the frame being shown. Files keep it inline (deterministic).
     async_detect: bool = False
     max_faces: int | None = None
+    # Run the face mesh on a track every N frames; in between its landmarks follow the head by sparse
+    # optical flow (analysis/flow.py: ~1 ms against the mesh's 4-9 ms a face), the expression held.
+    mesh_every: int = 1
 
 
 @dataclass
@@ -57,6 +61,7 @@ class _Track:
     filter: OneEuroFilter
     missed: int = 0
     age: int = 0
+    since_mesh: int = 0  # frames since the mesh last ran (the others moved by flow)
 
 
 @dataclass
@@ -66,6 +71,7 @@ class TrackerStats:
     scene_cuts: int = 0
     tracks_started: int = 0
     held_frames: int = 0
+    flow_steps: int = 0  # track-frames whose landmarks came from optical flow instead of the mesh
     ids: set[int] = field(default_factory=set)
 
 
@@ -107,6 +113,7 @@ class FaceTracker:
         self._hist: np.ndarray | None = None
         self._pool = None
         self._pending = None  # Future of an asynchronous detection
+        self._gray: np.ndarray | None = None  # the previous frame, for the flow steps (mesh_every > 1)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -126,6 +133,7 @@ class FaceTracker:
         self._tracks = []
         self._since_detect = 10**9
         self._pending = None  # boxes from before the cut would start tracks on the wrong picture
+        self._gray = None
 
     def _is_cut(self, bgr: np.ndarray) -> bool:
         hist = _gray_hist(bgr)
@@ -157,10 +165,24 @@ class FaceTracker:
         if self._is_cut(bgr):
             self.stats.scene_cuts += 1
             self.reset()
-        # 1. Follow every track from its previous landmarks.
+        # 1. Follow every track from its previous landmarks: the mesh, or between mesh frames the flow.
         lost = False
+        step = None
+        if cfg.mesh_every > 1:
+            gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+            if self._gray is not None and self._gray.shape == gray.shape:
+                step = FlowStep(self._gray, gray)
+            self._gray = gray
         for tr in self._tracks:
-            lms = self.landmarker.landmarks(tr.id, bgr, crop_from_landmarks(tr.raw))
+            lms = None
+            if step is not None and tr.missed == 0 and tr.since_mesh < cfg.mesh_every - 1:
+                lms = step.move(tr.raw, _scale(tr.raw))
+            if lms is not None:
+                tr.since_mesh += 1
+                self.stats.flow_steps += 1
+            else:
+                lms = self.landmarker.landmarks(tr.id, bgr, crop_from_landmarks(tr.raw))
+                tr.since_mesh = 0
             if lms is None:
                 tr.missed += 1
                 lost = True
