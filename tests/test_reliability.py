@@ -678,16 +678,17 @@ def _mapped(pid: int, needle: str) -> bool:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc")
 def test_cause17_ctrl_c_inside_extension_imports_exits_130(tmp_path, face_png):
-    """A Ctrl-C that lands while scipy's extensions initialise (during the command imports) became
-    'ImportError: initialization failed' (exit 1), or exit -2 after the message (CPython's
-    unhandled-interrupt flag). Timed by the child's own progress: when scipy.spatial is mapped."""
+    """A Ctrl-C that lands while a C extension initialises (during the command imports) became
+    'ImportError: initialization failed' (scipy: exit 1), exit -2 after the message (CPython's
+    unhandled-interrupt flag), or a printed traceback (cv2). Timed by the child's own progress: when
+    cv2's native library is mapped (scipy is no longer imported at start-up)."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     for _ in range(4):
         p = subprocess.Popen([sys.executable, "-m", "facecanvas.cli.main", "erase", str(face_png), "-o",
                               str(tmp_path / "o.png"), "--overwrite"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         t0 = time.monotonic()
-        while not _mapped(p.pid, "/scipy/spatial/") and p.poll() is None and time.monotonic() - t0 < 60:
+        while not _mapped(p.pid, "/cv2/") and p.poll() is None and time.monotonic() - t0 < 60:
             time.sleep(0.002)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=120)

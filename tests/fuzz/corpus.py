@@ -311,12 +311,12 @@ def build(root: Path, mode: str = "short", seed: int = 0) -> list[Case]:
         for sig in ("SIGINT", "SIGTERM"):
             add(f"startup-{sig}-{delay}", ["erase", "in.png", "-o", "out.png"], _codes(0, 130 if sig == "SIGINT" else 143),
                 None, outputs=("out.png",), setup=copy("in.png", data / FACE), signal=(sig, delay))
-    # Timed from the process's own progress (scipy.spatial is mapped by the command imports in build_parser,
-    # after the package import), so a loaded machine does not move the signal into another phase.
+    # Timed from the process's own progress (cv2's native library is mapped by the command imports in
+    # build_parser, after the package import), so a loaded machine does not move the signal into another phase.
     for sig in ("SIGINT", "SIGTERM"):
         add(f"startup-{sig}-command-imports", ["erase", "in.png", "-o", "out.png"],
             _codes(0, 130 if sig == "SIGINT" else 143), None, outputs=("out.png",), setup=copy("in.png", data / FACE),
-            signal=(sig, "maps:/scipy/spatial/"), short=sig == "SIGTERM")
+            signal=(sig, "maps:/cv2/"), short=sig == "SIGTERM")
     # The timed ones: long mode only.
     add("live-port-range", ["live", "--source", "c.mp4", "--port", "70000", "--duration", "1"], bad, "port",
         setup=copy("c.mp4", clip), )

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .detect import FaceDetector
 from .face import Detection, Face
@@ -235,6 +234,8 @@ class FaceTracker:
         boxes = [landmark_box(tr.raw) for tr in self._tracks]
         used: set[int] = set()
         if dets and boxes:
+            from scipy.optimize import linear_sum_assignment  # here: scipy.optimize costs 0.4 s at start-up
+
             cost = np.array([[1.0 - iou(b, d.box) for d in dets] for b in boxes])
             for ti, di in zip(*linear_sum_assignment(cost)):
                 if cost[ti, di] < 0.8:  # IoU > 0.2: the same face
