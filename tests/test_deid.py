@@ -290,10 +290,25 @@ def test_video_eval_on_a_clip(analyzer, embedder, tmp_path):
     assert "mouth corr" in rep.to_table() and "| deid | 10 |" in rep.to_table()
 
 
-def test_video_blend_stops_inside_the_oval(embedder):
-    from facecanvas.ops.deid import VIDEO_SWAP_SETTINGS, DeidOperation
-    from facecanvas.swap import SwapSettings
+def test_blend_stops_inside_the_oval(embedder):
+    from facecanvas.ops.deid import SWAP_SETTINGS, DeidOperation
 
     video, photo = DeidOperation(video=True, embedder=embedder), DeidOperation(embedder=embedder)
-    assert video.settings.margin == video.strong.margin == VIDEO_SWAP_SETTINGS["margin"] > 0
-    assert photo.settings.margin == SwapSettings().margin
+    assert video.settings.margin == video.strong.margin == SWAP_SETTINGS["margin"] > 0
+    assert photo.settings.margin == photo.strong.margin == SWAP_SETTINGS["margin"]
+
+
+def test_synthetic_texture_is_sampled_where_it_lies():
+    """The model's texture lies on its mean mesh: a sampled identity's texture points are that mesh (its
+    sampled shape is kept apart, for the geometry), so the skin statistics come from its skin."""
+    from facecanvas.deid.model import SOURCE_SIZE, TextureModel
+
+    model = TextureModel.load()
+    src = model.sample(3)
+    k = SOURCE_SIZE / model.size
+    assert np.allclose(src.points, model.mesh_mean.reshape(-1, 3) * k)
+    assert src.shape is not None and not np.allclose(src.shape, src.points)
+    from facecanvas.swap.color import lab_stats, skin_mask
+
+    at_shape = lab_stats(src.texture, skin_mask(src.shape, src.texture.shape))
+    assert src.skin.std[0] < 0.8 * at_shape.std[0]  # skin only; at the sampled (turned) mesh, hair too

@@ -66,12 +66,17 @@ class TextureModel:
         # PCA textures are smooth: a light unsharp mask gives back some edge contrast (lids, brows, lips).
         blur = cv2.GaussianBlur(big, (0, 0), 3.0)
         big = cv2.addWeighted(big, 1.6, blur, -0.6, 0)
-        pts = mesh * k
+        # The texture lies on the model's mean mesh (scripts/fit_deid_texture.py), so that is where it is
+        # sampled from; the identity's sampled mesh is its shape only. (Sampling the texture at the
+        # sampled mesh, whose first components are partly head turn, slid hair onto one cheek and took
+        # the skin colour from the wrong place.)
+        pts = self.mesh_mean.reshape(-1, 3) * k
         skin = lab_stats(big, skin_mask(pts, big.shape))
         levels = [big]
         while levels[-1].shape[0] > 64:
             levels.append(cv2.pyrDown(levels[-1]))
-        return SourceFace(big, pts, skin, name or f"synthetic identity {seed & 0xffffffff:08x}", levels=levels)
+        return SourceFace(big, pts, skin, name or f"synthetic identity {seed & 0xffffffff:08x}", levels=levels,
+                          shape=(mesh * k).astype(np.float32))
 
 
 @lru_cache(maxsize=2)

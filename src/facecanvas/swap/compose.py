@@ -353,7 +353,8 @@ class MeshSwapper:
             ws, hs, target = w, h, target_full
         lbox = (0, 0, ws, hs)
         iod = face.interocular * k
-        dst = target_geometry(tgt, self.source.points, s.shape, s.lip_shape)
+        own = self.source.points if self.source.shape is None else self.source.shape
+        dst = target_geometry(tgt, own, s.shape, s.lip_shape)
         # Texture: source crop -> destination mesh, sampled from the pyramid level nearest the scale.
         level, lscale = self.source.level_for(iod / max(self._src_iod, 1e-6), s.texture_level)
         ids = self.warper.raster(dst, lbox, depth=tgt[:, 2])

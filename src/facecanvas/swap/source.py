@@ -95,6 +95,9 @@ class SourceFace:
     image: np.ndarray | None = None  # the photo (padded when it was a tight crop) the texture came from
     levels: list[np.ndarray] = field(default_factory=list)
     occluded: np.ndarray | None = None  # float32 0..1 over the texture: the source's face covered (parser)
+    # The identity's own mesh where it differs from the mesh the texture lies on (a synthetic identity:
+    # its texture is on the model's mean mesh, its shape is sampled); None: ``points``.
+    shape: np.ndarray | None = None
     _occ_levels: list[np.ndarray] = field(default_factory=list, repr=False)
 
     def occluded_level(self, level_scale: float) -> np.ndarray:
