@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as e:
         app.close()
         raise InputError(f"{e} (is the port in use? try --port 0)") from None
-    print(f"facecanvas web: open {server.url} (Ctrl-C to stop)", flush=True)
-    try:
+    try:  # the line is inside: a Ctrl-C or SIGTERM right after it is an ordinary stop (exit 0)
+        print(f"facecanvas web: open {server.url} (Ctrl-C to stop)", flush=True)
         while server.thread.is_alive():
             server.thread.join(0.5)
     except KeyboardInterrupt:
