@@ -11,14 +11,11 @@ before | after, side by side (2x, JPEG). No shared (research) data is used.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import cv2
 
-REPO = Path(__file__).resolve().parents[1]
+from readme_picture import REPO, run_cli, write_jpeg  # scripts/readme_picture.py
 
 
 def main() -> int:
@@ -30,25 +27,14 @@ def main() -> int:
     from skimage.data import astronaut
 
     from facecanvas.cli.demo_cmd import before_after
-    from facecanvas.media.image_io import load_image
 
     src = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
-    with tempfile.TemporaryDirectory() as d:
-        inp, out = Path(d) / "astronaut.png", Path(d) / "anon.png"
-        cv2.imwrite(str(inp), src)
-        r = subprocess.run([sys.executable, "-m", "facecanvas.cli.main", "deid", str(inp), "-o", str(out),
-                            "--key", a.key], capture_output=True, text=True, cwd=REPO)
-        print(r.stderr.strip(), file=sys.stderr)
-        if r.returncode != 0:
-            return r.returncode
-        anon = load_image(out).bgr
+    anon = run_cli("deid", src, "--key", a.key)
+    if anon is None:
+        return 1
     y0, y1, x0, x1 = 0, 300, 100, 380  # the head, as `facecanvas demo`'s close-up
     pic = before_after(src[y0:y1, x0:x1], anon[y0:y1, x0:x1], labels=("before", "after (deid)"))
-    pic = cv2.resize(pic, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    Path(a.output).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(a.output, pic, [cv2.IMWRITE_JPEG_QUALITY, a.quality])
-    kb = Path(a.output).stat().st_size // 1024
-    print(f"wrote {a.output} ({pic.shape[1]}x{pic.shape[0]}, {kb} KB)", file=sys.stderr)
+    write_jpeg(a.output, cv2.resize(pic, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), a.quality)
     return 0
 
 

@@ -15,15 +15,13 @@ is used.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from readme_picture import REPO, run_cli, write_jpeg  # scripts/readme_picture.py
 HEIGHT = 330
 
 
@@ -52,24 +50,14 @@ def main() -> int:
 
     hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
     target = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
-    with tempfile.TemporaryDirectory() as d:
-        inp, out = Path(d) / "astronaut.png", Path(d) / "swapped.png"
-        cv2.imwrite(str(inp), target)
-        r = subprocess.run([sys.executable, "-m", "facecanvas.cli.main", "swap", str(inp), "--source", str(hopper),
-                            "-o", str(out)], capture_output=True, text=True, cwd=REPO)
-        print(r.stderr.strip(), file=sys.stderr)
-        if r.returncode != 0:
-            return r.returncode
-        swapped = load_image(out).bgr
+    swapped = run_cli("swap", target, "--source", str(hopper))
+    if swapped is None:
+        return 1
     head = (130, 20, 330, 265)  # the astronaut's head
     tiles = [_label(_tile(load_image(hopper).bgr, (40, 40, 360, 430)), "source"),
              _label(_tile(target, head), "target"), _label(_tile(swapped, head), "swap")]
     gap = np.full((HEIGHT, 6, 3), 255, np.uint8)
-    pic = np.hstack([tiles[0], gap, tiles[1], gap, tiles[2]])
-    Path(a.output).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(a.output, pic, [cv2.IMWRITE_JPEG_QUALITY, a.quality])
-    kb = Path(a.output).stat().st_size // 1024
-    print(f"wrote {a.output} ({pic.shape[1]}x{pic.shape[0]}, {kb} KB)", file=sys.stderr)
+    write_jpeg(a.output, np.hstack([tiles[0], gap, tiles[1], gap, tiles[2]]), a.quality)
     return 0
 
 

@@ -17,6 +17,17 @@ def analysis_options(args: argparse.Namespace) -> AnalysisOptions:
     return from_args(AnalysisOptions, args)
 
 
+def add_inputs_output(p: argparse.ArgumentParser, metavar: str, help: str) -> None:
+    """The edit commands' positional inputs and their -o/--output."""
+    p.add_argument("inputs", nargs="+", metavar=metavar, help=help)
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (one input) or folder (several inputs; names are kept)")
+
+
+def add_save_mask(p: argparse.ArgumentParser, what: str = "replaced") -> None:
+    p.add_argument("--save-mask", action="store_true", help=f"also write OUT_mask.png (white = {what})")
+
+
 def add_overwrite(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing output files (inputs are never overwritten)")

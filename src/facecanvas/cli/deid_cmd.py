@@ -11,7 +11,7 @@ from ..errors import InputError, OutputError
 from ..media.names import display_path
 from ..media.outputs import check_output, write_atomic
 from ..ops.deid import DeidOperation, DeidOptions
-from .common import add_analysis_options, add_overwrite, make_analyzer
+from .common import add_analysis_options, add_inputs_output, add_overwrite, add_save_mask, make_analyzer
 from .options import add_options, from_args
 from .photo_common import run_photos_cmd
 from .swap_cmd import PhotoSelection
@@ -68,14 +68,12 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("deid", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or glob patterns; or video files")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (one input) or folder (several inputs; names are kept)")
+    add_inputs_output(p, "INPUT", "images, folders or glob patterns; or video files")
     add_options(p, DeidOptions)
     p.add_argument("--no-verify", action="store_true",
                    help="skip the recognizer check (faster; nothing is escalated or counted as verified)")
     p.add_argument("--report", metavar="JSON", help="write the per-face / per-track verification figures here")
-    p.add_argument("--save-mask", action="store_true", help="also write OUT_mask.png (white = replaced)")
+    add_save_mask(p)
     add_overwrite(p)
     add_analysis_options(p)
     add_video_options(p)

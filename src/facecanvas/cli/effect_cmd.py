@@ -10,7 +10,7 @@ from ..effects import builtin_names, list_effects, load_effect
 from ..effects.spec import find_effect
 from ..errors import InputError
 from ..ops.effect import EffectOperation, EffectOptions
-from .common import add_analysis_options, add_overwrite, make_analyzer
+from .common import add_analysis_options, add_inputs_output, add_overwrite, make_analyzer
 from .options import add_options, from_args
 from .photo_common import run_photos_cmd
 from .video_common import add_video_options, is_video_input, run_video
@@ -51,10 +51,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("effect", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", metavar="NAME", help="built-in effect name or path of an effect .toml file")
-    p.add_argument("inputs", nargs="+", metavar="PHOTO",
-                   help="image files, folders or glob patterns; or video files (audio kept)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (one input) or folder (several inputs; names are kept)")
+    add_inputs_output(p, "PHOTO", "image files, folders or glob patterns; or video files (audio kept)")
     add_options(p, EffectOptions)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="params",
                    help="set one of the effect's parameters (see `facecanvas effects --show NAME`); repeatable")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..ops.erase import EraseOperation, EraseOptions
-from .common import add_analysis_options, add_overwrite
+from .common import add_analysis_options, add_inputs_output, add_overwrite, add_save_mask
 from .options import add_options, from_args
 from .photo_common import run_photos_cmd
 from .video_common import add_video_options, is_video_input, run_video
@@ -35,11 +35,9 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("erase", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="PHOTO", help="image files, folders or glob patterns; or video files")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (one input) or folder (several inputs; names are kept)")
+    add_inputs_output(p, "PHOTO", "image files, folders or glob patterns; or video files")
     add_options(p, EraseOptions)
-    p.add_argument("--save-mask", action="store_true", help="also write OUT_mask.png (white = replaced)")
+    add_save_mask(p)
     add_overwrite(p)
     add_analysis_options(p)
     add_video_options(p)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ops.base import Operation, OpResult
 from ..ops.swap import SwapOperation, SwapOptions
-from .common import add_analysis_options, add_overwrite, make_analyzer
+from .common import add_analysis_options, add_inputs_output, add_overwrite, add_save_mask, make_analyzer
 from .options import add_options, from_args
 from .photo_common import run_photos_cmd
 from .video_common import add_video_options, is_video_input, run_video
@@ -57,14 +57,12 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("swap", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="TARGET", help="target images, folders or glob patterns; or video files")
+    add_inputs_output(p, "TARGET", "target images, folders or glob patterns; or video files")
     p.add_argument("--source", "-s", required=True, nargs="+", metavar="FACE",
                    help="photo(s) of the person to put on the faces (one face each; several photos of the "
                         "same person: the best is used)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (one input) or folder (several inputs; names are kept)")
     add_options(p, SwapOptions, skip=("source",))
-    p.add_argument("--save-mask", action="store_true", help="also write OUT_mask.png (white = swapped)")
+    add_save_mask(p, "swapped")
     add_overwrite(p)
     add_analysis_options(p)
     add_video_options(p)
