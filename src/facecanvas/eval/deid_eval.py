@@ -21,7 +21,9 @@ Metrics per method and recognizer:
   pass; the rate of genuine pairs (edited probe vs every other photo of the person) above it;
 * rank-1: the true person is the nearest of the 12 (mean embedding per person); mean rank (1 = best);
 * from the face mesh of the re-detected output: detected (a face where the input's was), landmark NME
-  (mean point distance / eye distance), pose error (degrees), expression error (face_metrics).
+  (mean point distance / eye distance), pose error (degrees), expression error (face_metrics);
+* skin tone: CIE76 ΔE between the mean colour of the input's skin and the output's at the same place
+  (face_metrics.skin_tone_shift): the new identity should keep the person's skin tone and lighting.
 
 Pseudonym consistency: with 20 keys, how often two photos of one person get the same synthetic identity
 (the same LSH bucket of their SFace embeddings) and how often two different people do.
@@ -41,7 +43,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from .face_metrics import box_iou, expression_error, pose_error
+from .face_metrics import box_iou, expression_error, pose_error, skin_tone_shift
 from .swap_eval import DEV_PEOPLE, TEST_PEOPLE, _load, load_glint
 
 METHODS = ("none", "blur", "pixelate", "deid")
@@ -61,7 +63,7 @@ class DeidReport:
                 ("rank-1 dlib", "r1_dlib", "{:.3f}"), ("mean rank dlib", "rank_dlib", "{:.2f}"),
                 ("rank-1 sface", "r1_sface", "{:.3f}"), ("detected", "detected", "{:.3f}"),
                 ("NME", "nme", "{:.4f}"), ("pose deg", "pose", "{:.2f}"), ("expr", "expression", "{:.2f}"),
-                ("fallback", "fallback", "{:.3f}"), ("ms/face", "ms", "{:.0f}")]
+                ("tone ΔE", "tone", "{:.1f}"), ("fallback", "fallback", "{:.3f}"), ("ms/face", "ms", "{:.0f}")]
         head = "| method | n | " + " | ".join(c[0] for c in cols) + " |"
         lines = [f"deid evaluation, {self.split} people (Glint)", "", head, "|" + "---|" * (len(cols) + 2)]
         for m, d in self.rows:
@@ -185,7 +187,7 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
                 probe_list.append((mine[(j * 6) % len(mine)], mine[(j * 6 + 3) % len(mine)]))
         for m in methods:
             acc = {k: [] for k in ("still_dlib", "still_sface", "tpr_dlib", "tpr_sface", "r1_dlib", "rank_dlib",
-                                   "r1_sface", "detected", "nme", "pose", "expression", "fallback", "ms")}
+                                   "r1_sface", "detected", "nme", "pose", "expression", "tone", "fallback", "ms")}
             for n, (probe, ref) in enumerate(probe_list):
                 k, person = probe[0], probe[1]
                 a = loaded[k]
@@ -216,6 +218,9 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
                     ranks = _ranks(ed, gal, k, lambda v, c: -float(np.linalg.norm(v - c)), dlib=True)
                     acc["r1_dlib"].append(float(ranks[person] == 1))
                     acc["rank_dlib"].append(float(ranks[person]))
+                tone = skin_tone_shift(a.bgr, out, a.face.landmarks)[0]
+                if np.isfinite(tone):
+                    acc["tone"].append(tone)
                 found = [f for f in analyzer.detect(out) if box_iou(f.box, a.face.box) > 0.3]
                 acc["detected"].append(float(bool(found)))
                 if found:

@@ -16,7 +16,10 @@
 4. the target's own open inner mouth (and, with ``keep_eyes``, its eye interiors) go back in;
 5. seamless blend: the difference to the target on the blend region's border is spread over the
    region as a harmonic membrane (Poisson blending's correction, solved at low resolution), then a
-   feathered alpha; the region is the face oval minus a margin, so nothing outside it changes;
+   feathered alpha; the region is the face oval minus a margin, so nothing outside it changes. Only
+   border pixels that are skin in the target and in the swap give the membrane values (``skin_ring``);
+   elsewhere it is held at 0 and the alpha ramps in over a wider band, so hair, background or a collar
+   at a tight crop's edge no longer lift or darken the whole face;
 6. occluders (hands, hair, glasses, a microphone) stay on top: from the learned face parser when its
    model is installed, else from where the target differs grossly from the recoloured source at a
    coarse scale (``occluder_mask``; see its note for what that heuristic can and cannot see).
@@ -73,6 +76,9 @@ class SwapSettings:
     texture_level: float = 1.3  # the source pyramid level may be upsampled up to this factor (1: never)
     max_side: int = 512  # the largest face box worked on at full resolution (video: 256)
     parser_every: int = 1  # along a track, run the face parser every N frames (video: 3)
+    shading: float = 0.0  # the target's large-scale lighting on the swap's skin: blur sigma in eye distances (0: off)
+    soft_edge: float = 0.08  # where the border is not skin on both sides, the alpha ramp's width (eye distances)
+    skin_ring: bool = True  # the membrane sees only border pixels that are skin on both sides (skin_ring)
 
 
 @dataclass
@@ -81,6 +87,7 @@ class TrackState:
 
     skin: LabStats | None = None
     parser_occ: np.ndarray | None = None  # the parser's occluders in the canonical frame
+    parser_skin: np.ndarray | None = None  # its face-skin probability, the same frame
     parser_age: int = 0  # frames since they were computed
 
 
@@ -186,6 +193,31 @@ def openings_mask(points: np.ndarray, box, eyes=True, mouth: bool = True) -> np.
     return m
 
 
+def match_shading(swap: np.ndarray, target: np.ndarray, skin: np.ndarray, sigma: float, side: int = 64) -> np.ndarray:
+    """``swap`` (uint8 BGR) with the large-scale lightness of its skin replaced by the target's: each
+    lightness blurred over the skin pixels only (``skin``, normalised), at ``sigma`` px, the
+    difference added to the swap's L. The light stays the target's (a lit cheek, a side shadow); the
+    finer shading (the new face's own relief) stays the swap's. Solved at about ``side`` px."""
+    h, w = skin.shape
+    if skin.sum() < 30 or sigma <= 0:
+        return swap
+    k = max(1.0, max(h, w) / side)
+    sw, sh = max(3, round(w / k)), max(3, round(h / k))
+    m = cv2.resize(skin.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+    lab_s = cv2.cvtColor(swap, cv2.COLOR_BGR2LAB)
+    big = []
+    for img in (lab_s[..., 0], cv2.cvtColor(target, cv2.COLOR_BGR2LAB)[..., 0]):
+        small = cv2.resize(img.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) * m
+        num = cv2.GaussianBlur(small, (0, 0), sigma / k)
+        big.append(num)
+    den = cv2.GaussianBlur(m, (0, 0), sigma / k)
+    delta = np.where(den > 1e-3, (big[1] - big[0]) / np.maximum(den, 1e-3), 0.0).astype(np.float32)
+    delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
+    lab = lab_s.astype(np.float32)
+    lab[..., 0] += delta
+    return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+
+
 def _low_res_membrane(diff: np.ndarray, region: np.ndarray, ring: np.ndarray, side: int = 80) -> np.ndarray:
     """The harmonic fill over ``region`` of ``diff`` (HxWx3 float32) known on ``ring`` (the pixels just
     outside the region, inside the warped mesh), solved at about ``side`` px and brought back up: the
@@ -221,35 +253,64 @@ def robust_ring(diff: np.ndarray, ring: np.ndarray, spread: float = 3.0, floor: 
     return out if ok.sum() >= 20 else ring
 
 
-def _parser_occluders(image: np.ndarray, face: Face, box, state: "TrackState | None" = None,
-                      every: int = 1) -> np.ndarray | None:
-    """Occluder probability over ``box`` from the learned face parser, when it is installed.
+def _parser_maps(image: np.ndarray, face: Face, box, state: "TrackState | None" = None,
+                 every: int = 1) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(occluder probability, face-skin probability) over ``box`` from the learned face parser, when it
+    is installed (else (None, None)); the occluder map is None when nothing covers the face.
 
     The parser's answer is kept in the face's canonical frame; along a track it is refreshed every
     ``every`` frames and moved with the face in between (an occluder that moves across the face
     lags by at most ``every - 1`` frames)."""
     parser = _face_parser()
     if parser is None:
-        return None
+        return None, None
     from ..analysis.align import align_face
     from ..masks import face_parser as fp
 
     t = align_face(face.five_points(), parser.input_size)  # the network's own size: no resizing
     if state is not None and state.parser_occ is not None and state.parser_age < every - 1:
         state.parser_age += 1
-        occ = state.parser_occ
+        occ, skin = state.parser_occ, state.parser_skin
     else:
         lg_ = parser.logits(t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR))
         lg_ -= lg_.max(2, keepdims=True)
         e = np.exp(lg_)
-        occ = e[..., list(OCCLUDER_CLASSES(fp))].sum(-1) / e.sum(-1)
+        total = e.sum(-1)
+        occ = e[..., list(OCCLUDER_CLASSES(fp))].sum(-1) / total
         occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1).astype(np.float32)  # only what it is sure of
+        skin = (e[..., list(fp.FACE_CLASSES)].sum(-1) / total).astype(np.float32)
         if state is not None:
-            state.parser_occ, state.parser_age = occ, 0
-    if not occ.any():
-        return None
-    return t.unwarp_roi(occ, box)
+            state.parser_occ, state.parser_skin, state.parser_age = occ, skin, 0
+    return (t.unwarp_roi(occ, box) if occ.any() else None), t.unwarp_roi(skin, box)
 
+
+def skin_ring(ring: np.ndarray, target: np.ndarray, swapped: np.ndarray, skin: LabStats | None,
+              target_skin: np.ndarray | None = None, spread: float = 3.0, keep: float = 0.2) -> np.ndarray:
+    """The ring pixels where the target *and* the swap both show face skin: only there does the
+    border difference say how the swap's shading should meet the target's. On a tight crop the face
+    oval runs over hair, background or a collar on one side and over the texture's own edge (its
+    hair, its photo's background) on the other; their difference is no skin-tone difference, and it
+    lifted or darkened the whole face (a dark-skinned face came out grey, a fair child brown).
+
+    The target side is the parser's face-skin probability (``target_skin``, over the array) when it
+    is there, else the colour test; the swap side is the colour test: within ``spread`` robust
+    deviations of the target's skin colour ``skin`` in LAB (the swap was recoloured to it). Fewer than
+    ``keep`` of the ring left: no ring (the feathered alpha alone meets the border)."""
+    n = int(ring.sum())
+    if skin is None or n < 20:
+        return ring
+    sd = np.maximum(skin.std, (6.0, 2.5, 2.5)).astype(np.float32)
+
+    def like_skin(img):
+        lab = cv2.cvtColor(img[ring].reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+        return (np.abs(lab - skin.mean) <= spread * sd).all(1)
+
+    ok = like_skin(np.clip(swapped, 0, 255).astype(np.uint8))
+    ok &= (target_skin[ring] >= 0.5) if target_skin is not None else like_skin(target)
+    out = np.zeros_like(ring)
+    if ok.sum() >= max(20, keep * n):
+        out[ring] = ok
+    return out
 
 _PARSER = []
 PARSER_CONFIDENCE = 0.55  # occluder probability where the target starts to be kept
@@ -364,12 +425,15 @@ class MeshSwapper:
         valid = ids >= 0
         poor = _foreshortened(aff, ids, s.foreshortened, max(1.0, 0.05 * iod))
         # Colour: the source's skin statistics -> the target's (averaged along a track).
-        tskin = lab_stats(target, skin_mask(dst, target.shape))
+        skin_px = skin_mask(dst, target.shape)
+        tskin = lab_stats(target, skin_px)
         if tskin is not None and state is not None:
             state.skin = tskin if state.skin is None else state.skin.blend(tskin, 0.8)
             tskin = state.skin
         if tskin is not None and s.color > 0:
             warped = transfer(warped, self.source.skin, tskin, strength=s.color)
+        if s.shading > 0:
+            warped = match_shading(warped, target, skin_px & valid, s.shading * iod)
         opening = openings_mask(dst, lbox, self.target_eyes, s.keep_mouth)
         # The openings the target keeps are no holes in the region: its own pixels go there (below),
         # so the alpha does not ramp down around them (which would show the target's lids and lips).
@@ -381,15 +445,24 @@ class MeshSwapper:
         rr = max(2, int(round(0.05 * iod)))
         ring = (cv2.dilate(region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rr + 1, 2 * rr + 1)))
                 > 0) & ~region & valid
-        diff = target.astype(np.float32) - swapped
-        ring = robust_ring(diff, ring)
-        swapped += _low_res_membrane(diff, region, ring)
         # Occluders: things in front of the target's face stay the target's.
-        occ = None
+        occ = tskin_map = odd_border = None
         if s.occlusion in ("auto", "parser"):
-            occ = _parser_occluders(out, face, box, state, s.parser_every)
-            if occ is not None and k < 1:
-                occ = cv2.resize(occ, (ws, hs), interpolation=cv2.INTER_AREA)
+            occ, tskin_map = _parser_maps(out, face, box, state, s.parser_every)
+            if k < 1:
+                occ, tskin_map = (None if m is None else cv2.resize(m, (ws, hs), interpolation=cv2.INTER_AREA)
+                                  for m in (occ, tskin_map))
+        diff = target.astype(np.float32) - swapped
+        if s.skin_ring:
+            # Where the border is not skin on both sides it says nothing about the tone: the membrane
+            # is held at 0 there (known, no correction) instead of being left free, which carried
+            # one lit edge's difference over the whole face.
+            ok = robust_ring(diff, skin_ring(ring, target, swapped, tskin, tskin_map))
+            diff = np.where(ok[..., None], diff, np.float32(0))
+            odd_border = ring & ~ok
+        else:
+            ring = robust_ring(diff, ring)
+        swapped += _low_res_membrane(diff, region, ring)
         if s.occlusion in ("auto", "heuristic") and tskin is not None:
             skip = np.zeros(opening.shape, np.uint8)
             for g in ("right_brow", "left_brow", "right_eye", "left_eye"):
@@ -407,6 +480,10 @@ class MeshSwapper:
         if poor is not None:  # the source's face turned away there: its texture is a smear
             occ = poor if occ is None else np.maximum(occ, poor)
         alpha = feather(region, max(1.0, s.feather * iod)) * np.float32(s.blend)
+        if odd_border is not None and odd_border.any() and s.soft_edge > 0:
+            # No membrane evens out the border there: fade in over a wider band instead of a seam.
+            d = cv2.distanceTransform((~odd_border).astype(np.uint8), cv2.DIST_L2, 3)
+            alpha *= np.clip(d / max(1.0, s.soft_edge * iod), 0, 1)
         if occ is not None:
             alpha *= 1 - np.clip(occ, 0, 1)
         if k < 1:  # back to the image's resolution
