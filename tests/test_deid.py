@@ -353,3 +353,29 @@ def test_skin_ring_keeps_only_skin_on_both_sides():
     assert skin_ring(ring, target, swapped, stats, np.ones((40, 40), np.float32))[5, :30].all()
     # Too little left: no ring at all.
     assert not skin_ring(ring, target, np.zeros_like(swapped), stats).any()
+
+
+def test_a_person_met_before_still_gets_every_identity_before_the_fallback(analyzer, astronaut_bgr, astronaut_face):
+    """The registry gives a person the level an earlier photo needed (here the last alternative). When
+    that identity is still recognised, the lower ones are tried too before the fallback (UTK crops:
+    fallback 0.20 -> 0.075 of 40 faces, when SFace took children for one person)."""
+    from facecanvas.ops.deid import ALTERNATIVES, DeidOperation, DeidOptions
+
+    class Fake:
+        name, dim, threshold = "fake", 2, 0.363
+
+        def __init__(self):
+            self.calls = 0
+
+        def embed(self, bgr, face):
+            self.calls += 1
+            # 1: the input; 2: the inherited (last) identity, recognised; 3: the first identity, not
+            return np.array([1.0, 0.0] if self.calls <= 2 else [0.0, 1.0], np.float32)
+
+    fake = Fake()
+    op = DeidOperation(DeidOptions(key="z"), analyzer=analyzer, embedder=fake)
+    person = op.registry.add(np.array([1.0, 0.0], np.float32), 7)
+    op.registry.levels[person] = ALTERNATIVES
+    r = op.apply(astronaut_bgr, [astronaut_face])
+    assert r.details["deid"]["fallback"] == 0 and r.details["deid"]["verified"] == 1
+    assert fake.calls == 3 and op.registry.levels[person] == 0

@@ -193,10 +193,15 @@ class DeidOperation(Operation):
             check = o.verify and (tid < 0 or tr["age"] % o.verify_every == 0)
             if check and emb_in is None:
                 emb_in = self._embed(frame, face)
-            res, info, level, sim = None, None, tr["level"], None
+            res, info, sim = None, None, None
             last_swap = ALTERNATIVES  # levels 0..ALTERNATIVES swap an identity; the next is the fallback
+            # The track's (or the person's) level first, then the higher ones, then the lower ones: a
+            # person matched to an earlier one (two children SFace takes for one) gets every identity
+            # before the fallback, not only those above the level the earlier photo needed.
+            start = tr["level"]
+            order = [*range(start, last_swap + 1), *range(0, start), last_swap + 1, last_swap + 2]
             saved = copy.copy(tr["state"])  # a failed try must not leave its colour statistics on the track
-            while True:
+            for n_try, level in enumerate(order):
                 tr["state"] = copy.copy(saved)
                 trial = out.copy()
                 if level <= last_swap:
@@ -211,18 +216,18 @@ class DeidOperation(Operation):
                     if info is None:
                         break
                 final = (not check or emb_in is None or level > last_swap + 1
-                         or (o.fallback == "none" and level == last_swap))
+                         or (o.fallback == "none" and n_try == last_swap))
                 sim = self._similarity(trial, face, emb_in) if check and emb_in is not None else None
                 if final or sim is None or sim < o.verify_threshold:
                     res = trial
                     break
-                level += 1
             if res is None:
                 skipped.append(f"face {i + 1} is too small or off the picture")
                 continue
             # The track (and the person, for later photos of this run) keeps the identity that passed;
             # a frame that needed the fallback does not make the next frames start there.
-            tr["level"] = max(tr["level"], min(level, last_swap))
+            if level <= last_swap:
+                tr["level"] = level
             if tr.get("person") is not None:
                 self.registry.levels[tr["person"]] = tr["level"]
             out = res
