@@ -18,6 +18,8 @@ Metrics, per method:
 * target leakage (Glint targets): how often B is still the nearest person;
 * pose error: degrees of the 3D rotation between the target's mesh and the output's (re-detected) mesh;
 * expression error: mean absolute difference of mouth opening, eye openings and smile (% eye distance);
+* skin tone shift: CIE76 between the mean colour of the target's skin and the output's there (the
+  target's skin tone and lighting should stay);
 * detected: the output still has a face where the target's was; ms per face: the swap call alone.
 """
 
@@ -33,7 +35,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from .face_metrics import box_iou, expression_error, pose_error
+from .face_metrics import box_iou, expression_error, pose_error, skin_tone_shift
 
 METHODS = ("none", "naive", "mesh", "aei")
 DEV_PEOPLE = range(0, 6)
@@ -69,6 +71,7 @@ class PairResult:
     expression: float | None = None
     ms: float | None = None
     sim_source: float | None = None  # SFace cosine of the output to the source photo
+    tone: float | None = None  # CIE76 between the target's skin and the output's (face_metrics.skin_tone_shift)
 
 
 @dataclass
@@ -96,7 +99,7 @@ class SwapReport:
             "pose": mean(r.pose for r in rs), "pose_p90": _pct([r.pose for r in rs], 90),
             "expression": mean(r.expression for r in rs), "expression_p90": _pct([r.expression for r in rs], 90),
             "detected": rate(r.detected for r in rs), "ms": mean(r.ms for r in rs),
-            "sim_source": mean(r.sim_source for r in rs),
+            "sim_source": mean(r.sim_source for r in rs), "tone": mean(r.tone for r in rs),
         }
 
     def to_table(self) -> str:
@@ -121,6 +124,7 @@ class SwapReport:
             ("pose error, deg (p90)", "pose_p90", "num"),
             ("expression error (mean)", "expression", "num"),
             ("expression error (p90)", "expression_p90", "num"),
+            ("skin tone shift, CIE76 (mean)", "tone", "num"),
             ("face still detected", "detected", "rate"),
             ("ms per face (swap only)", "ms", "int"),
         ]
@@ -329,6 +333,8 @@ def run_swap_eval(data: Path, methods=("none", "naive", "mesh", "aei"), split: s
                 out = tgt.bgr.copy() if m.startswith("none") else op.apply(tgt.bgr, [tgt.face]).image
                 ms = (time.perf_counter() - t0) * 1000
                 r = PairResult(m, sp, tp, ms=None if m.startswith("none") else ms)
+                tone = skin_tone_shift(tgt.bgr, out, tgt.face.landmarks)[0]
+                r.tone = tone if np.isfinite(tone) else None
                 found = [f for f in analyzer.detect(out) if box_iou(f.box, tgt.face.box) > 0.3]
                 if found:
                     f = found[0]
