@@ -310,7 +310,8 @@ def test_synthetic_texture_is_sampled_where_it_lies():
     assert src.shape is not None and not np.allclose(src.shape, src.points)
     from facecanvas.swap.color import lab_stats, skin_mask
 
-    at_shape = lab_stats(src.texture, skin_mask(src.shape, src.texture.shape))
+    raw = cv2.resize(model.sample_arrays(3)[0], src.texture.shape[:2][::-1], interpolation=cv2.INTER_CUBIC)
+    at_shape = lab_stats(raw, skin_mask(src.shape, raw.shape))  # the draw as it comes (not cleaned)
     assert src.skin.std[0] < 0.8 * at_shape.std[0]  # skin only; at the sampled (turned) mesh, hair too
 
 
@@ -349,8 +350,11 @@ def test_skin_ring_keeps_only_skin_on_both_sides():
     swapped[:, 30:] = (30, 30, 30)  # the swap's right end is its hair
     ok = skin_ring(ring, target, swapped, stats)
     assert not ok[5].any() and ok[34, :30].all() and not ok[34, 30:].any()
-    # The parser's answer stands in for the target's colour test when it is given.
-    assert skin_ring(ring, target, swapped, stats, np.ones((40, 40), np.float32))[5, :30].all()
+    # The parser must agree as well when it is given (it cannot make the background skin).
+    parser = np.ones((40, 40), np.float32)
+    parser[:, :10] = 0.0
+    ok = skin_ring(ring, target, swapped, stats, parser)
+    assert not ok[5].any() and not ok[34, :10].any() and ok[34, 10:30].all()
     # Too little left: no ring at all.
     assert not skin_ring(ring, target, np.zeros_like(swapped), stats).any()
 
@@ -379,3 +383,25 @@ def test_a_person_met_before_still_gets_every_identity_before_the_fallback(analy
     r = op.apply(astronaut_bgr, [astronaut_face])
     assert r.details["deid"]["fallback"] == 0 and r.details["deid"]["verified"] == 1
     assert fake.calls == 3 and op.registry.levels[person] == 0
+
+
+def test_clean_skin_removes_stray_tints_and_keeps_the_parts():
+    """A cyan smear on the synthetic face's cheek (a PCA draw's trace of a fitted face's background)
+    goes; the lips, eyes and brows are not judged."""
+    from facecanvas.analysis import landmark_groups as lg
+    from facecanvas.deid.model import TextureModel, clean_skin
+
+    model = TextureModel.load()
+    tex, _ = model.sample_arrays(5)
+    pts = model.mesh_mean.reshape(-1, 3)
+    tex = clean_skin(tex, pts)
+    smear = tex.copy()
+    cx, cy = np.round(pts[50, :2]).astype(int)  # the right cheek
+    cv2.circle(smear, (int(cx), int(cy)), 4, (200, 180, 60), -1)  # cyan, BGR
+    out = clean_skin(smear, pts)
+    lab = lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2LAB).astype(np.float32)  # noqa: E731
+    spot = np.s_[cy - 2:cy + 3, cx - 2:cx + 3]
+    assert np.abs(lab(out)[spot] - lab(tex)[spot]).max() < 0.3 * np.abs(lab(smear)[spot] - lab(tex)[spot]).max()
+    lips = np.zeros(tex.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(pts[list(lg.INNER_LIPS), :2]).astype(np.int32)], 1)
+    assert np.array_equal(out[lips > 0], smear[lips > 0])

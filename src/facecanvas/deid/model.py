@@ -61,6 +61,7 @@ class TextureModel:
         from ..swap.source import SourceFace
 
         tex, mesh = self.sample_arrays(seed, scale)
+        tex = clean_skin(tex, self.mesh_mean.reshape(-1, 3))  # at the model's own size: cheap
         k = SOURCE_SIZE / self.size
         big = cv2.resize(tex, (SOURCE_SIZE, SOURCE_SIZE), interpolation=cv2.INTER_CUBIC)
         # PCA textures are smooth: a light unsharp mask gives back some edge contrast (lids, brows, lips).
@@ -77,6 +78,55 @@ class TextureModel:
             levels.append(cv2.pyrDown(levels[-1]))
         return SourceFace(big, pts, skin, name or f"synthetic identity {seed & 0xffffffff:08x}", levels=levels,
                           shape=(mesh * k).astype(np.float32))
+
+
+def clean_skin(texture: np.ndarray, points: np.ndarray, spread: float = 3.0) -> np.ndarray:
+    """``texture`` with the pixels of its face (the oval, minus brows, eyes, lips and nostrils) that do
+    not look like its skin replaced by a smooth extension of the skin around them. A PCA draw keeps
+    faint traces of the fitted faces' fringes, glasses and backgrounds near the hairline and the
+    temples; the colour transfer then stretched them into cyan or dark blotches on the new face.
+    Skin: within ``spread`` robust deviations of the skin's median in LAB chroma, and not far darker
+    or lighter (twice that in lightness)."""
+    from ..analysis import landmark_groups as lg
+    from ..swap.color import skin_mask
+
+    p = np.asarray(points, np.float64)[:, :2]
+    h, w = texture.shape[:2]
+    oval = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(oval, [np.round(p[list(lg.FACE_OVAL)]).astype(np.int32)], 1)
+    parts = oval.astype(bool) & ~skin_mask(p, texture.shape, margin=0.0)
+    inner = np.zeros((h, w), np.uint8)  # the face's parts stay as drawn: only skin is judged
+    for g in ("right_brow", "left_brow", "right_eye", "left_eye", "lips"):
+        cv2.fillConvexPoly(inner, cv2.convexHull(np.round(p[list(lg.GROUPS[g])]).astype(np.int32)), 1)
+    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(p[[98, 97, 2, 326, 327, 94, 19]]).astype(np.int32)), 1)
+    iod = float(np.linalg.norm(p[lg.LEFT_IRIS[0]] - p[lg.RIGHT_IRIS[0]])) or 1.0
+    r = max(1, int(0.08 * iod))
+    inner = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+    judged = (oval > 0) & ~inner
+    lab = cv2.cvtColor(texture, cv2.COLOR_BGR2LAB).astype(np.float32)
+    ref = lab[judged & ~parts]
+    if len(ref) < 100:
+        return texture
+    med = np.median(ref, 0)
+    mad = np.median(np.abs(ref - med), 0) * 1.4826 + 1.0
+    z = np.abs(lab - med) / mad
+    odd = judged & ((z[..., 1] > spread) | (z[..., 2] > spread) | (z[..., 0] > 2 * spread))
+    if not odd.any():
+        return texture
+    odd = cv2.dilate(odd.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, r // 2)) > 0
+    odd &= judged
+    good = (judged & ~odd).astype(np.float32)
+    sigma = 0.25 * iod
+    num = cv2.GaussianBlur(texture.astype(np.float32) * good[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(good, (0, 0), sigma)[..., None]
+    fill = np.where(den > 1e-3, num / np.maximum(den, 1e-3), med_bgr(med))
+    soft = cv2.GaussianBlur(odd.astype(np.float32), (0, 0), max(1.0, r / 2))[..., None]
+    out = texture.astype(np.float32) * (1 - soft) + fill * soft
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def med_bgr(lab_med: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.clip(lab_med, 0, 255).astype(np.uint8).reshape(1, 1, 3), cv2.COLOR_LAB2BGR).reshape(3).astype(np.float32)
 
 
 @lru_cache(maxsize=2)

@@ -61,11 +61,15 @@ def lab_stats(bgr: np.ndarray, mask: np.ndarray) -> LabStats | None:
 
 
 def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 1.6,
-             strength: float = 1.0) -> np.ndarray:
+             strength: float = 1.0, max_chroma_gain: float = 1.6) -> np.ndarray:
     """``bgr`` (a texture with ``src``'s statistics) recoloured to ``dst``'s: per LAB channel
-    (x - mean_s) * std_d / std_s + mean_d, the std ratio clamped to [1/max_ratio, max_ratio]."""
+    (x - mean_s) * std_d / std_s + mean_d, the std ratio clamped to [1/max_ratio, max_ratio] for
+    lightness, and for the two chroma channels to at most ``max_chroma_gain`` (no lower limit) (a gain above 1 also stretches the
+    texture's stray tints, a fringe's or a background's, into cyan or green patches)."""
     lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     ratio = np.clip(dst.std / src.std, 1 / max_ratio, max_ratio).astype(np.float32)
+    # Chroma may fall all the way (a black-and-white photo gets a grey face, not a tinted one).
+    ratio[1:] = np.minimum(dst.std[1:] / src.std[1:], max_chroma_gain)
     out = lab * ratio + (dst.mean - src.mean * ratio).astype(np.float32)
     if strength < 1:
         out = strength * out + (1 - strength) * lab

@@ -78,6 +78,7 @@ class SwapSettings:
     parser_every: int = 1  # along a track, run the face parser every N frames (video: 3)
     shading: float = 0.0  # the target's large-scale lighting on the swap's skin: blur sigma in eye distances (0: off)
     soft_edge: float = 0.08  # where the border is not skin on both sides, the alpha ramp's width (eye distances)
+    chroma_gain: float = 1.6  # the colour transfer's largest chroma std gain (color.transfer)
     skin_ring: bool = True  # the membrane sees only border pixels that are skin on both sides (skin_ring)
 
 
@@ -292,9 +293,9 @@ def skin_ring(ring: np.ndarray, target: np.ndarray, swapped: np.ndarray, skin: L
     hair, its photo's background) on the other; their difference is no skin-tone difference, and it
     lifted or darkened the whole face (a dark-skinned face came out grey, a fair child brown).
 
-    The target side is the parser's face-skin probability (``target_skin``, over the array) when it
-    is there, else the colour test; the swap side is the colour test: within ``spread`` robust
-    deviations of the target's skin colour ``skin`` in LAB (the swap was recoloured to it). Fewer than
+    Both sides must pass the colour test: within ``spread`` robust deviations of the target's skin
+    colour ``skin`` in LAB (the swap was recoloured to it); the target side must also be face skin
+    by the parser (``target_skin``, over the array) when it is there. Fewer than
     ``keep`` of the ring left: no ring (the feathered alpha alone meets the border)."""
     n = int(ring.sum())
     if skin is None or n < 20:
@@ -305,8 +306,9 @@ def skin_ring(ring: np.ndarray, target: np.ndarray, swapped: np.ndarray, skin: L
         lab = cv2.cvtColor(img[ring].reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
         return (np.abs(lab - skin.mean) <= spread * sd).all(1)
 
-    ok = like_skin(np.clip(swapped, 0, 255).astype(np.uint8))
-    ok &= (target_skin[ring] >= 0.5) if target_skin is not None else like_skin(target)
+    ok = like_skin(np.clip(swapped, 0, 255).astype(np.uint8)) & like_skin(target)
+    if target_skin is not None:  # and the parser's word: pale hair or a cap can have a skin's colour
+        ok &= target_skin[ring] >= 0.5
     out = np.zeros_like(ring)
     if ok.sum() >= max(20, keep * n):
         out[ring] = ok
@@ -431,7 +433,7 @@ class MeshSwapper:
             state.skin = tskin if state.skin is None else state.skin.blend(tskin, 0.8)
             tskin = state.skin
         if tskin is not None and s.color > 0:
-            warped = transfer(warped, self.source.skin, tskin, strength=s.color)
+            warped = transfer(warped, self.source.skin, tskin, strength=s.color, max_chroma_gain=s.chroma_gain)
         if s.shading > 0:
             warped = match_shading(warped, target, skin_px & valid, s.shading * iod)
         opening = openings_mask(dst, lbox, self.target_eyes, s.keep_mouth)

@@ -30,7 +30,10 @@ PHOTO_MAX_SIDE, VIDEO_MAX_SIDE = 512, 256
 # - Photos (development people 0-5, SFace, after the synthetic texture was sampled at its own mean mesh,
 #   2026-12-02): detected 0.933 -> 0.967, fallback 0.067 -> 0.033, SFace rank-1 0.20 -> 0.17, pose
 #   2.44 -> 2.49 deg, expression 2.24 -> 2.44. (Before that fix the margin had cost pose error.)
-SWAP_SETTINGS: dict = {"margin": 0.02}
+# - The colour transfer never stretches the synthetic texture's chroma (chroma_gain 1): a PCA draw's
+#   stray tints (fitted faces' fringes, backgrounds) became cyan patches (dev: UTK fallback 0.075 ->
+#   0.05, Glint dev people unchanged within 0.06 deg and 0.03 expression).
+SWAP_SETTINGS: dict = {"margin": 0.02, "chroma_gain": 1.0}
 VIDEO_SWAP_SETTINGS: dict = {}
 
 
