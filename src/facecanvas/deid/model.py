@@ -86,7 +86,7 @@ def clean_skin(texture: np.ndarray, points: np.ndarray, spread: float = 3.0) -> 
     faint traces of the fitted faces' fringes, glasses and backgrounds near the hairline and the
     temples; the colour transfer then stretched them into cyan or dark blotches on the new face.
     Skin: within ``spread`` robust deviations of the skin's median in LAB chroma, and not far darker
-    or lighter (twice that in lightness)."""
+    or lighter (1.4 times that in lightness)."""
     from ..analysis import landmark_groups as lg
     from ..swap.color import skin_mask
 
@@ -110,7 +110,7 @@ def clean_skin(texture: np.ndarray, points: np.ndarray, spread: float = 3.0) -> 
     med = np.median(ref, 0)
     mad = np.median(np.abs(ref - med), 0) * 1.4826 + 1.0
     z = np.abs(lab - med) / mad
-    odd = judged & ((z[..., 1] > spread) | (z[..., 2] > spread) | (z[..., 0] > 2 * spread))
+    odd = judged & ((z[..., 1] > spread) | (z[..., 2] > spread) | (z[..., 0] > 1.4 * spread))
     if not odd.any():
         return texture
     odd = cv2.dilate(odd.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, r // 2)) > 0

@@ -286,7 +286,8 @@ def _parser_maps(image: np.ndarray, face: Face, box, state: "TrackState | None" 
 
 
 def skin_ring(ring: np.ndarray, target: np.ndarray, swapped: np.ndarray, skin: LabStats | None,
-              target_skin: np.ndarray | None = None, spread: float = 3.0, keep: float = 0.2) -> np.ndarray:
+              target_skin: np.ndarray | None = None, spread: float = 3.0, keep: float = 0.2,
+              max_diff: float = 70.0) -> np.ndarray:
     """The ring pixels where the target *and* the swap both show face skin: only there does the
     border difference say how the swap's shading should meet the target's. On a tight crop the face
     oval runs over hair, background or a collar on one side and over the texture's own edge (its
@@ -307,6 +308,9 @@ def skin_ring(ring: np.ndarray, target: np.ndarray, swapped: np.ndarray, skin: L
         return (np.abs(lab - skin.mean) <= spread * sd).all(1)
 
     ok = like_skin(np.clip(swapped, 0, 255).astype(np.uint8)) & like_skin(target)
+    # Skin against skin, both in the target's colour: a far larger difference is a strand of hair, a
+    # shadow's edge or a stray spot, and a sparse ring turns each into a blob on the face.
+    ok &= (np.abs(target[ring].astype(np.float32) - swapped[ring]) <= max_diff).all(1)
     if target_skin is not None:  # and the parser's word: pale hair or a cap can have a skin's colour
         ok &= target_skin[ring] >= 0.5
     out = np.zeros_like(ring)
