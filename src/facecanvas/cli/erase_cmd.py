@@ -27,6 +27,7 @@ examples:
   facecanvas erase photos/ -o out/ --parts brows,eyes --save-mask
   facecanvas erase "shots/*.png" -o out/ --method ns      # OpenCV Navier-Stokes, for comparison
   facecanvas erase photo.jpg -o neural.jpg --method neural  # the learned eraser (ONNX, 256 px crop)
+  facecanvas erase photo.jpg -o r.jpg --method refine --model refiner.onnx  # clone + learned shading fix
   facecanvas erase clip.mp4 -o blank.mp4                  # video: every frame, audio kept
   facecanvas erase clip.mp4 -o blank.mp4 --largest --crf 18
 """

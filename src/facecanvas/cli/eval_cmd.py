@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
-from ..inpaint import METHODS
+from ..inpaint.fills import ready_methods
 
 HELP = "evaluate against baselines: erase (blank faces), look (real-face quality), swap and deid (identity, pose, expression)"
 DESCRIPTION = """\
@@ -16,15 +16,17 @@ glasses are skipped using the parsing masks in DIR/masks when present). Each is 
 facial-part masks of ANOTHER face in the aligned frame, then filled by every method on the same pairs.
 
 Prints PSNR and MAE over the whole image (as the paper's Table 1), PSNR inside the hole, and a
-texture ratio (fine-detail energy inside the hole relative to the truth's; 1.0 = same grain).
+texture ratio (fine-detail energy inside the hole relative to the truth's; 1.0 = same grain) and the
+texture gap, the median over faces of |log(texture ratio)| (0 = the truth's grain).
 
-Methods: clone, telea, ns (classical), neural (the shipped FaceEraser ONNX model) and LABEL=MODEL.onnx
-for any model written by `facecanvas export`, so trained variants can be set side by side.
+Methods: clone, telea, ns (classical), neural (the shipped FaceEraser ONNX model), refine (the clone
+fill + the shipped shading refiner, when one is shipped) and LABEL=MODEL.onnx for any model written by
+`facecanvas export` (a FaceEraser or a refiner), so trained variants can be set side by side.
 
 examples:
   facecanvas eval erase --data ../shared/data/faces/celebamaskhq/train --limit 300
   facecanvas eval erase --data ../shared/data/faces/celebamaskhq/train --limit 300 \
-      --methods clone,ns,neural,edge_ae=out/edge_ae.onnx
+      --methods clone,ns,neural,edge_ae=out/edge_ae.onnx,refine=out/refiner.onnx
 """
 
 
@@ -35,8 +37,9 @@ def add_parser(sub) -> None:
                    help="what to evaluate (look: erase and every effect on real held-out faces, eval/look_eval.py)")
     p.add_argument("--data", required=True, help="folder with images/ (and optional masks/) of aligned faces")
     p.add_argument("--limit", type=int, default=300, help="read at most this many faces (default %(default)s)")
-    p.add_argument("--methods", default=",".join(METHODS),
-                   help="comma-separated: clone, telea, ns, neural, LABEL=MODEL.onnx (default: %(default)s)")
+    p.add_argument("--methods", default=",".join(ready_methods()),
+                   help="comma-separated: clone, telea, ns, neural, refine, LABEL=MODEL.onnx "
+                        "(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="pairing seed (default %(default)s)")
     p.add_argument("--samples", metavar="PNG", help="also write a grid of a few pairs and their fills")
     p.add_argument("--parser", default="auto", choices=("auto", "none", "oracle"),

@@ -27,6 +27,7 @@ examples:
   facecanvas train src/facecanvas/train/configs/compact.toml --resume --max-minutes 110
   facecanvas train my.toml --device cuda --vgg19-weights ~/weights/vgg19-dcbb9e9d.pth
   facecanvas train compact.toml --set model.variant=edge_ae --set run.out_dir=out/train/edge_ae
+  facecanvas train src/facecanvas/train/configs/refine_compact.toml --max-minutes 40   # the refiner variant
 """
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import InputError
-    from ..train.config import load_config
+    from ..train.config import REFINE_VARIANTS, load_config
     from ..train.trainer import CHECKPOINT, Trainer
 
     overrides: dict = {}
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     if cfg.run.device not in ("cpu", "cuda") and not cfg.run.device.startswith("cuda:"):
         raise InputError(f"--device: expected cpu or cuda, got {cfg.run.device!r}")
+    if cfg.model.variant in REFINE_VARIANTS:  # the clone fill + U-Net refiner: its own one-phase loop
+        from ..train.refine_train import RefineTrainer as Trainer  # noqa: N814
     trainer = Trainer(cfg, cfg.run.device, args.vgg19_weights, log=lambda m: print(m, flush=True))
     ckpt = Path(cfg.run.out_dir) / CHECKPOINT
     if args.resume:

@@ -3,8 +3,9 @@
 Each synthetic blank face (``blank_faces``: a forehead over its mirror image, so every pixel is real skin) gets
 a hole shaped like the facial parts (brows, eyes, nose, mouth) of *another* face of the data set, taken in the
 canonical 256x256 aligned frame. Every method fills the same holes of the same pairs; the fill is compared with
-the blank face it was cut from: whole-image PSNR and MAE (the paper's Table 1), PSNR inside the hole, and the
-texture ratio (grain of the fill / grain of the truth; 1 = the same, < 1 smoother).
+the blank face it was cut from: whole-image PSNR and MAE (the paper's Table 1), PSNR inside the hole, the
+texture ratio (grain of the fill / grain of the truth; 1 = the same, < 1 smoother) and the texture gap
+|log(texture ratio)| per face (0 = the truth's grain; its median does not let smooth and noisy faces cancel).
 
     python -m facecanvas.eval.erase_eval /path/to/celebamaskhq/train --limit 300 --samples /tmp/samples.png
 """
@@ -24,12 +25,13 @@ from tqdm import tqdm
 
 from ..analysis import Face, FaceAnalyzer, align_face
 from ..inpaint import METHODS, get_fill
+from ..inpaint.fills import LEARNED, learned_fill
 from ..masks import PARTS, part_masks, union
 from .blank_faces import BLANK_SIZE, DEFAULT_RULES, BlankFace, ForeheadRules, blank_face, list_face_files
 from .blank_faces import read_bgr, read_parsing
 from .metrics import aggregate, mae, psnr, texture_ratio
 
-METRICS = ("psnr", "mae", "hole_psnr", "texture")
+METRICS = ("psnr", "mae", "hole_psnr", "texture", "texture_gap")
 HOLE_COLOR = (60, 200, 60)  # BGR: how the hole is shown in the sample grid
 
 
@@ -103,17 +105,17 @@ class EvalReport:
             f"{self.n_skipped} without a clear forehead), holes = parts of other faces, seed {self.seed}; "
             f"{how} over faces.",
             "",
-            "| method | PSNR (dB) | MAE (% of 255) | hole PSNR (dB) | texture (1 = truth) |",
-            "|---|---:|---:|---:|---:|",
+            "| method | PSNR (dB) | MAE (% of 255) | hole PSNR (dB) | texture (1 = truth) | texture gap (0 = truth) |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for m in self.methods:
             s = self.summary(how)[m]
             lines.append(f"| {method_label(m)} | {s['psnr']:.2f} | {s['mae'] / 2.55:.3f} | {s['hole_psnr']:.2f} "
-                         f"| {s['texture']:.3f} |")
+                         f"| {s['texture']:.3f} | {s['texture_gap']:.3f} |")
         times = ", ".join(f"{method_label(m)} {1000 * self.scores[m].seconds / max(1, self.n):.1f}" for m in self.methods)
         lines += ["", f"Fill time, ms per face: {times}. PSNR and MAE over the whole 256x256 image; hole PSNR "
                       "inside the hole; texture = RMS of gray - GaussianBlur(gray, 1.5) in the hole (eroded 2 px), "
-                      "fill / truth."]
+                      "fill / truth; texture gap = |log(texture)| per face."]
         return "\n".join(lines)
 
 
@@ -180,33 +182,44 @@ def build_pairs(data_dir: str | Path, limit: int | None = 200, seed: int = 0, an
 
 
 def score_fill(pred: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
+    tex = texture_ratio(pred, truth, hole)
     return {"psnr": psnr(pred, truth), "mae": mae(pred, truth), "hole_psnr": psnr(pred, truth, hole),
-            "texture": texture_ratio(pred, truth, hole)}
+            "texture": tex, "texture_gap": texture_gap(tex)}
+
+
+def texture_gap(ratio: float) -> float:
+    """|log(texture ratio)|: 0 = the truth's grain; as far for half the grain as for twice it (nan stays nan)."""
+    return float(abs(np.log(ratio))) if ratio > 0 else float("nan")
+
+
+def is_model_file(method: str) -> bool:
+    """``LABEL=PATH.onnx``: another exported model (a FaceEraser or a refiner; told apart by its inputs)."""
+    return "=" in method and method.lower().endswith(".onnx")
 
 
 def is_neural(method: str) -> bool:
-    """``neural`` (the shipped model) or ``LABEL=PATH.onnx`` (another exported FaceEraser model)."""
-    return method == "neural" or (("=" in method) and method.lower().endswith(".onnx"))
+    """A learned method: ``neural`` or ``refine`` (the shipped models) or ``LABEL=PATH.onnx``."""
+    return method in LEARNED or is_model_file(method)
 
 
 def check_methods(methods) -> None:
     bad = [m for m in methods if m not in METHODS and not is_neural(m)]
     if bad or not methods:
         raise ValueError(f"unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METHODS)}, "
-                         "neural, or LABEL=MODEL.onnx")
+                         "or LABEL=MODEL.onnx")
 
 
 def make_fillers(methods) -> dict:
-    """method -> fill(masked image, hole); neural models are loaded once here."""
+    """method -> fill(masked image, hole); learned models are loaded once here."""
     fillers = {}
     for m in methods:
-        fill = get_fill("neural", m.split("=", 1)[1]) if is_neural(m) and m != "neural" else get_fill(m)
+        fill = learned_fill(m.split("=", 1)[1]) if is_model_file(m) else get_fill(m)
         fillers[m] = fill.fill
     return fillers
 
 
 def method_label(method: str) -> str:
-    return method.split("=", 1)[0] if is_neural(method) and method != "neural" else method
+    return method.split("=", 1)[0] if is_model_file(method) else method
 
 
 def evaluate_pairs(pairs: list[ErasePair], methods=METHODS, progress: bool = True) -> dict[str, MethodScores]:

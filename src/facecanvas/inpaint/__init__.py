@@ -1,5 +1,6 @@
 """Inpainting: fill a masked hole. ``clone`` (default) keeps real skin grain; telea/ns are OpenCV baselines;
-neural is the learned FaceEraser. All behind ``FillMethod`` (see fills.py)."""
+neural is the learned FaceEraser; refine is clone plus a learned smooth shading correction (refine.py). All behind
+``FillMethod`` (see fills.py)."""
 
 from .fills import CLASSICAL, METHODS, FillMethod, PlannedFill, get_fill, inpaint
 from .methods import clone_fill

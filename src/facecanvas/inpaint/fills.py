@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from .methods import ClonePlan, clone_fill, opencv_fill, plan_clone, render_clone
@@ -80,10 +81,53 @@ class NeuralFill:
         return self.model.fill(image, hole, context=known)
 
 
+class RefineFill:
+    """The clone fill refined by a small learned U-Net (``clone_unet_ca``; ``inpaint/refine.py``): the clone's
+    grain, with its shading corrected. A planned fill like clone (video reuses the plan); any crop size."""
+
+    name, crop_size = "refine", None
+
+    def __init__(self, model_path: str | Path | None = None, model=None):
+        from .refine import CloneRefiner
+
+        self.model = model if model is not None else CloneRefiner(model_path)
+
+    def fill(self, image, hole, source=None, known=None, edge=None):
+        coarse = clone_fill(image, hole, source, known=known, edge=edge)
+        return self.model.refine(image, hole, coarse, context=known)
+
+    def plan(self, image, hole, source, known, edge):
+        return plan_clone(image, hole, source, known, edge=edge)
+
+    def render(self, image, hole, plan):
+        coarse = render_clone(image, hole, plan)
+        known = plan.known
+        if known.shape != hole.shape:
+            known = cv2.resize(known.astype(np.uint8), hole.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+        return self.model.refine(image, hole, coarse, context=known)
+
+
 FILLS = {"clone": CloneFill, "telea": lambda: OpenCVFill("telea"), "ns": lambda: OpenCVFill("ns"),
-         "neural": NeuralFill}
+         "neural": NeuralFill, "refine": RefineFill}
+LEARNED = ("neural", "refine")  # take a model file (``model_path``)
 METHODS = tuple(FILLS)
 CLASSICAL = ("clone", "telea", "ns")  # need no model file
+
+
+def ready_methods() -> tuple[str, ...]:
+    """The methods that run without a model path: the classical ones, and each learned one whose model is
+    shipped (no refiner model is shipped unless it beats clone; docs/MODEL_CARD.md)."""
+    from . import neural, refine
+
+    shipped = {"neural": neural.default_model_path().is_file(), "refine": refine.default_model_path().is_file()}
+    return tuple(m for m in METHODS if shipped.get(m, True))
+
+
+def learned_fill(model_path: str | Path) -> FillMethod:
+    """The learned method an ONNX file is for (the refiner's inputs include ``coarse``), loaded."""
+    from .refine import is_refiner_model
+
+    return RefineFill(model_path) if is_refiner_model(model_path) else NeuralFill(model_path)
 
 
 def get_fill(method: str | FillMethod = "clone", model_path: str | Path | None = None) -> FillMethod:
@@ -101,7 +145,7 @@ def inpaint(image: np.ndarray, hole: np.ndarray, method: str | FillMethod = "clo
             source: np.ndarray | None = None, known: np.ndarray | None = None,
             edge: np.ndarray | None = None) -> np.ndarray:
     """Fill the True pixels of ``hole`` in an HxWx3 uint8 image. ``method``: a name (clone, telea, ns,
-    neural) or a loaded ``FillMethod`` (``get_fill("neural")`` loads the model once for many calls)."""
+    neural, refine) or a loaded ``FillMethod`` (``get_fill("neural")`` loads the model once for many calls)."""
     if image.ndim != 3 or image.dtype != np.uint8:
         raise ValueError("inpaint expects an HxWx3 uint8 image")
     if hole.shape != image.shape[:2]:
@@ -109,5 +153,5 @@ def inpaint(image: np.ndarray, hole: np.ndarray, method: str | FillMethod = "clo
     return get_fill(method).fill(image, hole, source, known, edge)
 
 
-__all__ = ["CLASSICAL", "CloneFill", "FILLS", "FillMethod", "METHODS", "NeuralFill", "OpenCVFill", "PlannedFill",
-           "get_fill", "inpaint"]
+__all__ = ["CLASSICAL", "CloneFill", "FILLS", "FillMethod", "LEARNED", "METHODS", "NeuralFill", "OpenCVFill",
+           "PlannedFill", "RefineFill", "get_fill", "inpaint", "learned_fill", "ready_methods"]

@@ -16,9 +16,12 @@ from typing import Any, get_type_hints
 from ..errors import InputError
 
 # FaceEraser Table 1: which refinement follows the edge network.
-VARIANTS = ("edge_ae", "edge_pc_ae", "edge_pc_unet", "edge_pc_unet_ca")
+# ``clone_unet_ca`` (ours): the classical clone fill as the coarse result, refined by the U-Net with channel
+# attention (``networks.CloneRefineNet``, trained by ``refine_train``; no edge or offset network).
+VARIANTS = ("edge_ae", "edge_pc_ae", "edge_pc_unet", "edge_pc_unet_ca", "clone_unet_ca")
+REFINE_VARIANTS = ("clone_unet_ca",)
 VARIANT_NAMES = {"edge_ae": "Edge+AE (EdgeConnect)", "edge_pc_ae": "Edge+PC+AE", "edge_pc_unet": "Edge+PC+UNet",
-                 "edge_pc_unet_ca": "Edge+PC+UNet+CA"}
+                 "edge_pc_unet_ca": "Edge+PC+UNet+CA", "clone_unet_ca": "Clone+UNet+CA (refiner)"}
 FEATURES = ("randconv", "vgg19", "none")
 
 
@@ -34,6 +37,8 @@ class ModelConfig:
     max_offset: float = 96.0  # pixels: G_pc's tanh output 1 moves this far, whatever the image size
     ref_residual: bool = True  # G_ref predicts a correction added to Warp(I, F) (paper does not say)
     disc_width: int = 64  # PatchGAN base channels (pix2pix: 64)
+    residual_gain: float = 0.25  # clone_unet_ca: the correction's range (tanh x gain, on the 0..1 scale)
+    residual_sigma: float = 2.0  # clone_unet_ca: px, Gaussian blur of the correction at full resolution
 
 
 @dataclass
@@ -46,6 +51,7 @@ class DataConfig:
     colour_jitter: float = 0.08  # brightness / contrast / saturation amplitude
     light_jitter: float = 0.15  # amplitude of a smooth random lighting gradient
     flip: bool = True
+    coarse_cache: str = "out/refine_cache"  # clone_unet_ca: precomputed clone fills (``refine_data``)
 
 
 @dataclass
@@ -59,6 +65,7 @@ class LossConfig:
     l1: float = 1.0
     style: float = 500.0  # the paper's value (EdgeConnect used 250)
     clone_l1: float = 1.0  # L1 of the pixel-clone result Warp(I, F)
+    l2: float = 0.0  # clone_unet_ca: weight of the mean squared error over the hole (0..1 scale)
     clone_hole: float = 0.0  # ours, not the paper's: penalty on offsets that land inside the hole (losses.py)
     features: str = "randconv"  # perceptual/style extractor: randconv (no weights), vgg19 (needs a file), none
     gan: str = "nsgan"  # nsgan (EdgeConnect) or hinge
@@ -70,6 +77,7 @@ class OptimConfig:
     lr_d: float = 1e-5
     beta1: float = 0.0
     beta2: float = 0.9
+    lr_final: float = 0.0  # clone_unet_ca: > 0 decays lr_g to this by the last step (cosine); 0 keeps it constant
 
 
 @dataclass

@@ -10,6 +10,10 @@
 * ``PatchGAN``: a 70x70 PatchGAN discriminator with spectral norm and leaky ReLU; it also returns its
   intermediate features for the feature-matching loss.
 * ``FaceEraserNet``: the generators wired for one of the Table 1 variants.
+* ``CloneRefineNet``: the refiner variant (``clone_unet_ca``): the classical clone fill is the coarse result
+  (computed outside the graph by ``inpaint.methods.clone_fill``) and a RefineUNet with channel attention adds
+  a smooth correction to it (predicted at 1/coarse_scale, upsampled and Gaussian-blurred), so the clone's real
+  grain is kept and only its shading is fixed.
 
 Images are Bx3xHxW in 0..1 with the hole zeroed; ``mask`` is Bx1xHxW, 1 in the hole; ``edges`` Bx1xHxW, the
 Canny edges of the image outside the hole (0 inside it).
@@ -235,6 +239,73 @@ class FaceEraserNet(nn.Module):
         out["raw"] = raw
         out["output"] = raw * mask + image * (1 - mask)
         return out
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """1-D normalised Gaussian taps (radius 3 sigma, at least 1)."""
+    r = max(1, int(round(3 * sigma)))
+    x = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+class CloneRefineNet(nn.Module):
+    """Clone + UNet + CA: ``coarse`` (the classical clone fill of the holed image) plus a learned smooth residual.
+
+    Inputs (all Bx?xHxW, 0..1): ``image`` with the hole zeroed, ``mask`` (1 = hole), ``coarse`` the clone fill
+    composited into the image. The U-Net sees [coarse, image, mask] at 1/coarse_scale of the input; its tanh
+    output times ``residual_gain`` is upsampled (bilinear) and blurred with ``residual_sigma`` px at full
+    resolution, so the correction has no grain of its own and cannot smooth the clone's grain away. The tail
+    starts at zero: before training, the output is exactly the clone fill.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.variant = cfg.variant
+        self.g_ref = RefineUNet(7, 3, cfg.unet_widths, True, cfg.ca_reduction)
+        nn.init.zeros_(self.g_ref.tail.weight)
+        nn.init.zeros_(self.g_ref.tail.bias)
+        self.blur = cfg.residual_sigma > 0
+        if self.blur:  # separable, one fixed kernel per channel (fixed shapes, so the ONNX export can trace it)
+            k = gaussian_kernel(cfg.residual_sigma)
+            self.register_buffer("blur_x", k.view(1, 1, 1, -1).repeat(3, 1, 1, 1), persistent=False)
+            self.register_buffer("blur_y", k.view(1, 1, -1, 1).repeat(3, 1, 1, 1), persistent=False)
+
+    def _smooth(self, r: torch.Tensor) -> torch.Tensor:
+        if not self.blur:
+            return r
+        pad = self.blur_x.shape[-1] // 2
+        r = F.conv2d(F.pad(r, (pad, pad, 0, 0), mode="replicate"), self.blur_x, groups=3)
+        return F.conv2d(F.pad(r, (0, 0, pad, pad), mode="replicate"), self.blur_y, groups=3)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, coarse: torch.Tensor) -> dict[str, torch.Tensor]:
+        image = image * (1 - mask)
+        coarse = coarse * mask + image * (1 - mask)
+        x = torch.cat([coarse, image, mask], 1)
+        s = self.cfg.coarse_scale
+        if s > 1:
+            x = F.avg_pool2d(x, s)
+        r = self.g_ref(x) * self.cfg.residual_gain
+        if s > 1:
+            r = F.interpolate(r, size=image.shape[2:], mode="bilinear", align_corners=False)
+        r = self._smooth(r)
+        raw = torch.clamp(coarse + r, 0, 1)
+        output = raw * mask + image * (1 - mask)
+        # residual: the (clamped) correction everywhere, so a caller can add it to a clone fill at another size
+        return {"coarse": coarse, "residual": raw - coarse, "raw": raw, "output": output}
+
+
+class RefineExportWrapper(nn.Module):
+    """The refiner's inference graph: (image, mask, coarse) -> (composited output, its residual on coarse)."""
+
+    def __init__(self, net: CloneRefineNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, coarse: torch.Tensor):
+        out = self.net(image, mask, coarse)
+        return out["output"], out["residual"]
 
 
 class ExportWrapper(nn.Module):

@@ -10,6 +10,7 @@ from ...analysis.face import Face
 from ...eraser import VIDEO_CROP, EraseSettings, erase_face, replaced_mask, resolve_parser
 from ...errors import InputError
 from ...inpaint import METHODS, get_fill
+from ...inpaint.fills import LEARNED
 from ...inpaint.plan_cache import PlanCache, track_key
 from ...masks import PARTS, parse_parts
 from ..base import Operation, OpResult, Options, option
@@ -19,9 +20,11 @@ from ..base import Operation, OpResult, Options, option
 class EraseOptions(Options):
     parts: str = option("all", f"comma-separated parts to erase: {','.join(PARTS)}, or all", metavar="LIST")
     method: str = option("clone", "fill method: clone (shading + cloned skin grain), telea or ns (OpenCV), "
-                         "neural (the learned FaceEraser model; docs/MODEL_CARD.md: it does not beat clone yet)",
+                         "neural (the learned FaceEraser model; docs/MODEL_CARD.md: it does not beat clone yet), "
+                         "refine (clone + a learned shading correction; needs --model unless one is shipped)",
                          choices=METHODS)
-    model: str | None = option(None, "weights of the neural method (default: the shipped model)", metavar="ONNX")
+    model: str | None = option(None, "weights of the neural or refine method (default: the shipped model)",
+                               metavar="ONNX")
     crop_size: int | None = option(None, "aligned face crop side in px (default: near the face's own size, "
                                    "at most 512 for photos and 256 for video; lower is faster, softer grain)",
                                    min=64, max=1024, metavar="PX")
@@ -35,8 +38,8 @@ class EraseOptions(Options):
             parse_parts(self.parts)
         except ValueError as e:
             raise InputError(f"--parts: {e}") from None
-        if self.model is not None and self.method != "neural":
-            raise InputError("--model is for --method neural")
+        if self.model is not None and self.method not in LEARNED:
+            raise InputError("--model is for --method neural or refine")
 
 
 class EraseOperation(Operation):
