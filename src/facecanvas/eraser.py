@@ -16,7 +16,7 @@ from .blend import paste_back
 from .inpaint import FillMethod, PlannedFill, get_fill
 from .inpaint.fills import CloneFill
 from .inpaint.plan_cache import PlanCache
-from .masks import PARTS, face_region, feather, parse_parts, part_masks, union
+from .masks import PARTS, face_region, feather, parse_parts, part_mask, part_masks, union
 from .masks.parts import interocular
 from .masks.skin import skin_like
 
@@ -285,6 +285,17 @@ def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts, labels: np.ndarray | N
         known = source & inner & ~kept_px
     plan_image = crop
     if "brows" in masks and "eyes" not in masks:
+        # Kept eyes stay whole: the dilated brow mask (closed, as above) reaches into the upper lid and
+        # the eye, and would paint over half of it.
+        eyes_kept = part_mask(pts, "eyes", (s, s), KEPT_EYE_MARGIN)
+        if labels is not None:
+            # The brow's own pixels as the parser finds them: the landmark hull misses a long tail.
+            from .masks.face_parser import BROWS
+
+            own = cv2.dilate((labels == BROWS).astype(np.uint8), _disk(0.04 * iod)).astype(bool)
+            hole |= own & near_face & ~kept_px
+        hole &= ~eyes_kept
+        masks["brows"] = masks["brows"] & ~eyes_kept
         # Brows erased over kept eyes: below them lie the socket's shade and the eyes, and a membrane that
         # takes its colour from there (or from the cheeks beyond) leaves a grey band where the brows were.
         # The plan sees the forehead carried down over them instead, so the fill is the forehead's.
@@ -329,6 +340,7 @@ def labels_fit(labels: np.ndarray, pts: np.ndarray, face_mask: np.ndarray) -> bo
     return bool(occluded.mean() < 0.6 and (agree.mean() + 0.5 * near.mean()) > 0.75)
 
 
+KEPT_EYE_MARGIN = 0.03  # interocular units: the lashes and lid margin around an eye that is not erased
 FOLD_BAND = 0.18  # interocular units: how far past the part masks a fold or highlight is taken into the hole
 FOLD_LEVELS = 7.0  # Lab lightness levels (0-255) a fold lies below, or a highlight above, the skin's broad shading
 
