@@ -214,3 +214,28 @@ def test_write_samples_from_a_data_dir(tmp_path):
     out = write_samples(tmp_path / "sub" / "grid.png", root, ("clone",), count=2, limit=12)
     grid = cv2.imread(str(out))
     assert grid is not None and grid.shape[1] >= 3 * 256 and grid.shape[0] >= 2 * 256
+
+
+def test_eval_swap_and_deid_default_to_their_own_methods(monkeypatch, tmp_path):
+    """`--methods` left out means each task's own methods (the erase default once leaked into swap,
+    which then refused to run: "unknown method 'clone'")."""
+    import argparse
+
+    from facecanvas.cli import eval_cmd
+    from facecanvas.eval import deid_eval, swap_eval
+
+    seen = {}
+
+    class Report:
+        def to_table(self):
+            return ""
+
+    monkeypatch.setattr(swap_eval, "run_swap_eval", lambda data, methods, **kw: seen.setdefault("swap", methods) and Report())
+    monkeypatch.setattr(deid_eval, "run_deid_eval", lambda data, methods, **kw: seen.setdefault("deid", methods) and Report())
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers()
+    eval_cmd.add_parser(sub)
+    for task in ("swap", "deid"):
+        args = p.parse_args(["eval", task, "--data", str(tmp_path)])
+        assert args.run(args) == 0
+    assert seen["swap"] == swap_eval.METHODS and seen["deid"] == deid_eval.METHODS

@@ -37,9 +37,10 @@ def add_parser(sub) -> None:
                    help="what to evaluate (look: erase and every effect on real held-out faces, eval/look_eval.py)")
     p.add_argument("--data", required=True, help="folder with images/ (and optional masks/) of aligned faces")
     p.add_argument("--limit", type=int, default=300, help="read at most this many faces (default %(default)s)")
-    p.add_argument("--methods", default=",".join(ready_methods()),
-                   help="comma-separated: clone, telea, ns, neural, refine, LABEL=MODEL.onnx "
-                        "(default: %(default)s)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated: erase: clone, telea, ns, neural, refine, LABEL=MODEL.onnx (default: "
+                        f"{','.join(ready_methods())}); swap: none, naive, mesh, aei; deid: none, blur, "
+                        "pixelate, deid (default: all of the task's)")
     p.add_argument("--seed", type=int, default=0, help="pairing seed (default %(default)s)")
     p.add_argument("--samples", metavar="PNG", help="also write a grid of a few pairs and their fills")
     p.add_argument("--parser", default="auto", choices=("auto", "none", "oracle"),
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(run_look_eval(data, limit=args.limit, parser=args.parser).to_table())
         return 0
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    methods = tuple(m.strip() for m in (args.methods or ",".join(ready_methods())).split(",") if m.strip())
     try:
         check_methods(methods)
     except ValueError as e:

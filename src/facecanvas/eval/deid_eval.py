@@ -276,7 +276,7 @@ def run_cli(args) -> int:
     import sys
 
     given = getattr(args, "methods", None)
-    methods = METHODS if not given or "clone" in given else tuple(m.strip() for m in given.split(",") if m.strip())
+    methods = METHODS if not given else tuple(m.strip() for m in given.split(",") if m.strip())
     samples = [] if getattr(args, "samples", None) else None
     report = run_deid_eval(Path(args.data), methods=methods, split=getattr(args, "split", "test"),
                            samples=samples, log=lambda m: print(m, file=sys.stderr) if sys.stderr.isatty() else None,

@@ -387,10 +387,8 @@ def run_cli(args) -> int:
     """``facecanvas eval swap --data SHARED_ROOT [--split test|dev] [--methods ...] [--samples PNG]``."""
     import sys
 
-    from ..inpaint import METHODS as ERASE_METHODS
-
     given = getattr(args, "methods", None)
-    if not given or given == ",".join(ERASE_METHODS):
+    if not given:
         methods = METHODS
     else:
         methods = tuple(m.strip() for m in given.split(" " if " " in given else ",") if m.strip())
