@@ -108,22 +108,25 @@ def test_escalation_then_fallback(deid_op, astronaut_bgr, astronaut_face):
     assert cv2.Laplacian(crop, cv2.CV_32F).var() < 0.5 * cv2.Laplacian(orig, cv2.CV_32F).var()
 
 
+class _FakeRecogniser:
+    """Recognises the face (the input's embedding) for its first ``same`` calls, then no longer."""
+
+    name, dim, threshold = "fake", 2, 0.363
+
+    def __init__(self, same: int):
+        self.same, self.calls = same, 0
+
+    def embed(self, bgr, face):
+        self.calls += 1
+        return np.array([1.0, 0.0] if self.calls <= self.same else [0.0, 1.0], np.float32)
+
+
 def test_escalation_with_a_fake_recogniser_that_is_fooled_once(analyzer, astronaut_bgr, astronaut_face):
     """First identity still 'recognised', the second not: one escalated frame, no fallback."""
     from facecanvas.ops.deid import DeidOperation, DeidOptions
 
-    class Fake:
-        name, dim, threshold = "fake", 2, 0.363
-
-        def __init__(self):
-            self.calls = 0
-
-        def embed(self, bgr, face):
-            self.calls += 1
-            # call 1: the input; 2: the first try (same as input); 3: the second (orthogonal)
-            return np.array([1.0, 0.0] if self.calls <= 2 else [0.0, 1.0], np.float32)
-
-    op = DeidOperation(DeidOptions(key="y", fallback="none"), analyzer=analyzer, embedder=Fake())
+    # call 1: the input; 2: the first try (same as input); 3: the second (orthogonal)
+    op = DeidOperation(DeidOptions(key="y", fallback="none"), analyzer=analyzer, embedder=_FakeRecogniser(2))
     r = op.apply(astronaut_bgr, [astronaut_face])
     assert r.details["deid"] == {"verified": 1, "escalated": 1, "fallback": 0, "untouched": 0}
 
@@ -365,18 +368,8 @@ def test_a_person_met_before_still_gets_every_identity_before_the_fallback(analy
     fallback 0.20 -> 0.075 of 40 faces, when SFace took children for one person)."""
     from facecanvas.ops.deid import ALTERNATIVES, DeidOperation, DeidOptions
 
-    class Fake:
-        name, dim, threshold = "fake", 2, 0.363
-
-        def __init__(self):
-            self.calls = 0
-
-        def embed(self, bgr, face):
-            self.calls += 1
-            # 1: the input; 2: the inherited (last) identity, recognised; 3: the first identity, not
-            return np.array([1.0, 0.0] if self.calls <= 2 else [0.0, 1.0], np.float32)
-
-    fake = Fake()
+    # 1: the input; 2: the inherited (last) identity, recognised; 3: the first identity, not
+    fake = _FakeRecogniser(2)
     op = DeidOperation(DeidOptions(key="z"), analyzer=analyzer, embedder=fake)
     person = op.registry.add(np.array([1.0, 0.0], np.float32), 7)
     op.registry.levels[person] = ALTERNATIVES

@@ -39,8 +39,6 @@ TOLERANCE = 1e-4
 
 def export_onnx(net: FaceEraserNet, path: str | Path, info: dict | None = None, size: int = 256) -> Path:
     """Write ``net`` as ONNX (dynamic height and width) with the metadata NeuralEraser reads."""
-    import onnx
-
     path = Path(path)
     net = net.cpu().eval()
     wrapper = ExportWrapper(net).eval()
@@ -52,10 +50,16 @@ def export_onnx(net: FaceEraserNet, path: str | Path, info: dict | None = None, 
                           input_names=["image", "mask", "edges"], output_names=["output"],
                           dynamic_axes={"image": {2: "h", 3: "w"}, "mask": {2: "h", 3: "w"},
                                         "edges": {2: "hs", 3: "ws"}, "output": {2: "h", 3: "w"}})
+    return _finish(tmp, path, {"coarse_scale": str(net.cfg.coarse_scale), "edge_sigma": str(net.cfg.edge_sigma),
+                               "stride": str(32 * net.cfg.coarse_scale), "variant": net.cfg.variant,
+                               "info": json.dumps({**(info or {}), "parameters": count_parameters(net)})})
+
+
+def _finish(tmp: Path, path: Path, meta: dict) -> Path:
+    """Stamp the metadata the inference side reads on the exported ``tmp``, then move it onto ``path``."""
+    import onnx
+
     model = onnx.load(str(tmp))
-    meta = {"coarse_scale": str(net.cfg.coarse_scale), "edge_sigma": str(net.cfg.edge_sigma),
-            "stride": str(32 * net.cfg.coarse_scale), "variant": net.cfg.variant,
-            "info": json.dumps({**(info or {}), "parameters": count_parameters(net)})}
     onnx.helper.set_model_props(model, meta)
     model.producer_name = "facecanvas"
     onnx.save(model, str(tmp))
@@ -94,8 +98,6 @@ def refine_example_inputs(size: int = 256, seed: int = 0) -> tuple[torch.Tensor,
 
 def export_refiner_onnx(net: CloneRefineNet, path: str | Path, info: dict | None = None, size: int = 256) -> Path:
     """Write the refiner as ONNX: (image, mask, coarse) -> (output, residual), dynamic height and width."""
-    import onnx
-
     path = Path(path)
     net = net.cpu().eval()
     tmp = path.with_name(path.name + ".tmp")
@@ -107,15 +109,9 @@ def export_refiner_onnx(net: CloneRefineNet, path: str | Path, info: dict | None
                           opset_version=OPSET, input_names=["image", "mask", "coarse"],
                           output_names=["output", "residual"],
                           dynamic_axes={"image": hw, "mask": hw, "coarse": hw, "output": hw, "residual": hw})
-    model = onnx.load(str(tmp))
-    meta = {"coarse_scale": str(net.cfg.coarse_scale), "stride": str(32 * net.cfg.coarse_scale),
-            "variant": net.cfg.variant, "trained_size": str(size),
-            "info": json.dumps({**(info or {}), "parameters": count_parameters(net)})}
-    onnx.helper.set_model_props(model, meta)
-    model.producer_name = "facecanvas"
-    onnx.save(model, str(tmp))
-    os.replace(tmp, path)
-    return path
+    return _finish(tmp, path, {"coarse_scale": str(net.cfg.coarse_scale), "stride": str(32 * net.cfg.coarse_scale),
+                               "variant": net.cfg.variant, "trained_size": str(size),
+                               "info": json.dumps({**(info or {}), "parameters": count_parameters(net)})})
 
 
 def refiner_parity(net: CloneRefineNet, path: str | Path, size: int = 256, seeds=(0, 1, 2)) -> float:
