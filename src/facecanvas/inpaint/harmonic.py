@@ -8,6 +8,16 @@ import numpy as np
 _LAPLACE_KERNEL = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
 
 
+def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``cv2.resize`` with INTER_AREA for any channel count: OpenCV's general (non-integer-ratio) area
+    path takes at most 4 channels, and the two-membrane solve stacks 6."""
+    if image.ndim < 3 or image.shape[2] <= 4:
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    parts = [cv2.resize(np.ascontiguousarray(image[..., c:c + 4]), size, interpolation=cv2.INTER_AREA)
+             for c in range(0, image.shape[2], 4)]
+    return np.concatenate([p if p.ndim == 3 else p[..., None] for p in parts], -1)
+
+
 def masked_blur(image: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur that only averages valid pixels (normalized convolution), so holes do not bleed out.
 
@@ -22,7 +32,7 @@ def masked_blur(image: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarra
         f *= 2
     if f > 1:
         size = (max(1, wd // f), max(1, h // f))
-        num = cv2.resize(num, size, interpolation=cv2.INTER_AREA)
+        num = area_resize(num, size)
         w = cv2.resize(w, size, interpolation=cv2.INTER_AREA)
     num = cv2.GaussianBlur(num, (0, 0), sigma / f)
     den = np.maximum(cv2.GaussianBlur(w, (0, 0), sigma / f), 1e-6)
@@ -38,7 +48,7 @@ def downsample(image: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nda
     """Halve HxWxC ``image``, averaging only valid pixels; a coarse pixel is valid if any fine one was."""
     w = valid.astype(np.float32)
     h2, w2 = (image.shape[0] + 1) // 2, (image.shape[1] + 1) // 2
-    num = cv2.resize(image * w[..., None], (w2, h2), interpolation=cv2.INTER_AREA).reshape(h2, w2, -1)
+    num = area_resize(image * w[..., None], (w2, h2)).reshape(h2, w2, -1)
     den = cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA)
     ok = den > 1e-3
     out = np.where(ok[..., None], num / np.maximum(den, 1e-3)[..., None], 0).astype(np.float32)
