@@ -28,6 +28,10 @@ class ClonePlan:
 # smooth prior takes over (``plan_clone``'s ``reach``); None keeps the plain membrane everywhere.
 PRIOR_REACH = 0.06
 PRIOR_BLUR = 0.04  # of the image side: the blur of the border that the deep inside of a hole takes
+# Levels: the border's departures from its broad shading that the prior keeps. A fold or a socket shadow
+# departs by more and is dropped; gentle shading (a lit side, a forehead's curve) departs by less and is
+# kept, so a smooth border is filled as by the plain membrane (None: the plain blur, folds and all).
+PRIOR_KEEP = 8.0
 
 
 def plan_clone(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = None,
@@ -59,6 +63,9 @@ def plan_clone(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = 
         # Two membranes in one solve: one from the border as it is, one from the border's broad shading
         # (a wide blur along it); the first holds near the border, the second deep inside.
         broad = masked_blur(img, known, PRIOR_BLUR * image.shape[0])
+        if PRIOR_KEEP:
+            gap = base - broad
+            broad += gap * np.exp(-(np.abs(gap).max(-1, keepdims=True) / PRIOR_KEEP) ** 2)
         both = harmonic_fill(np.concatenate([base, broad], -1), ~known, focus=focus)
         depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
         w = np.exp(-((depth / max(1.0, reach * image.shape[0])) ** 2))[..., None]
