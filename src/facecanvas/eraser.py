@@ -198,12 +198,13 @@ def face_labels(parser, image: np.ndarray, points5: np.ndarray, size: int = 256)
     # strand painted over shows more than a few skin pixels left at a fringe's edge.
     from .masks.face_parser import FACE_CLASSES
 
-    prob = parser.probabilities(crop)
-    labels = prob.argmax(2).astype(np.uint8)
-    face_p = prob[..., list(FACE_CLASSES)].sum(2)
-    other = np.setdiff1d(np.arange(prob.shape[2]), FACE_CLASSES)
+    prob = parser.probabilities(crop, channels_first=True)  # reductions over whole planes are fast
+    labels = prob.argmax(0).astype(np.uint8)
+    face_p = np.add.reduce(prob[list(FACE_CLASSES)], 0)
+    other = np.setdiff1d(np.arange(prob.shape[0]), FACE_CLASSES)
     flip = (face_p < 1.0 - KEEP_BELIEF) & np.isin(labels, FACE_CLASSES)
-    labels[flip] = other[prob[..., other][flip].argmax(1)]
+    if flip.any():
+        labels[flip] = other[prob[other][:, flip].argmax(0)]
     return labels
 
 

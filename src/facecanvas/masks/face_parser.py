@@ -67,8 +67,8 @@ class FaceParser:
             raise InputError(f"{path}: label set {self.classes} differs from this module's {CLASSES}")
         self.info = json.loads(meta.get("info", "{}"))
 
-    def logits(self, crop_bgr: np.ndarray) -> np.ndarray:
-        """HxWxC float32 class scores at the crop's own size."""
+    def _scores(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """CxSxS float32 class scores at the model's input size S."""
         _check_crop(crop_bgr)
         h, w = crop_bgr.shape[:2]
         s = self.input_size
@@ -76,19 +76,32 @@ class FaceParser:
             crop_bgr, (s, s), interpolation=cv2.INTER_AREA if min(h, w) > s else cv2.INTER_LINEAR)
         chw = x.transpose(2, 0, 1).astype(np.float32)
         chw *= np.float32(1 / 255.0)
-        out = self.session.run(None, {"image": chw[None]})[0][0]  # CxSxS
-        hwc = np.ascontiguousarray(out.transpose(1, 2, 0))
-        if (h, w) != (s, s):
+        return self.session.run(None, {"image": chw[None]})[0][0]
+
+    def logits(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """HxWxC float32 class scores at the crop's own size."""
+        h, w = crop_bgr.shape[:2]
+        hwc = np.ascontiguousarray(self._scores(crop_bgr).transpose(1, 2, 0))
+        if (h, w) != (self.input_size,) * 2:
             hwc = cv2.resize(hwc, (w, h), interpolation=cv2.INTER_LINEAR)  # any channel count
         return hwc
 
-    def probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:
-        """HxWxC float32 softmax probabilities (for soft masks: feather a class by its probability)."""
+    def probabilities(self, crop_bgr: np.ndarray, channels_first: bool = False) -> np.ndarray:
+        """HxWxC (or, with ``channels_first``, CxHxW) float32 softmax probabilities (for soft masks: feather
+        a class by its probability)."""
+        if crop_bgr.shape[:2] == (self.input_size,) * 2:
+            # At the model's own size the softmax runs over whole class planes: 2-3x faster than over
+            # the last axis of HxWxC.
+            e = self._scores(crop_bgr)
+            e -= e.max(0)
+            np.exp(e, out=e)
+            e *= 1 / e.sum(0)
+            return e if channels_first else np.ascontiguousarray(e.transpose(1, 2, 0))
         lg = self.logits(crop_bgr)
         lg -= lg.max(2, keepdims=True)
         np.exp(lg, out=lg)
         lg /= lg.sum(2, keepdims=True)
-        return lg
+        return np.ascontiguousarray(lg.transpose(2, 0, 1)) if channels_first else lg
 
     def parse(self, crop_bgr: np.ndarray) -> np.ndarray:
         """HxW uint8 class ids for an HxWx3 uint8 BGR canonical crop."""
