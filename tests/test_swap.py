@@ -304,3 +304,33 @@ def test_photo_match_swaps_only_that_person(tmp_path, source_path):
     mask = cv2.imread(str(tmp_path / "out_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
     assert n - 1 == 1, f"{n - 1} faces swapped"  # Obama's face only, not Biden's
+
+
+def test_colour_transfer_never_deepens_the_source_lightness_contrast_by_default():
+    from facecanvas.swap.color import LabStats, transfer
+
+    rng = np.random.default_rng(0)
+    tex = np.clip(rng.normal(150, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+    lab = cv2.cvtColor(tex, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+    src = LabStats(lab.mean(0), lab.std(0))
+    dst = LabStats(lab.mean(0), lab.std(0) * np.float32(1.5))  # a contrasty target (side light)
+    L = lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32).std()
+    capped = transfer(tex, src, dst, max_light_gain=1.0)
+    free = transfer(tex, src, dst)
+    assert L(capped) <= L(tex) * 1.03 and L(free) > L(tex) * 1.3
+    low = LabStats(lab.mean(0), lab.std(0) * np.float32(0.5))  # lowering the contrast stays allowed
+    assert L(transfer(tex, src, low, max_light_gain=1.0)) < L(tex) * 0.7
+
+
+def test_forehead_ramp_fades_only_the_upper_forehead(astronaut_face):
+    from facecanvas.swap.compose import forehead_ramp
+
+    p = np.asarray(astronaut_face.landmarks, np.float64)
+    h, w = int(p[:, 1].max()) + 20, int(p[:, 0].max()) + 20
+    ramp = forehead_ramp(p, (h, w), 0.5)
+    at = lambda i: ramp[int(round(p[i, 1])), int(round(p[i, 0]))]
+    assert at(1) == 1.0 and at(152) == 1.0 and at(9) == 1.0  # nose tip, chin, between the brows
+    assert at(10) < 0.1  # the face's top edge
+    mid = (p[10, :2] + p[9, :2]) / 2 + (p[10, :2] - p[9, :2]) * 0.25  # three quarters up the forehead
+    assert 0.1 < ramp[int(mid[1]), int(mid[0])] < 0.9
+    assert (forehead_ramp(p, (h, w), 1.0) == 1).all()

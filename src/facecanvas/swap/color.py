@@ -61,13 +61,17 @@ def lab_stats(bgr: np.ndarray, mask: np.ndarray) -> LabStats | None:
 
 
 def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 1.6,
-             strength: float = 1.0, max_chroma_gain: float = 1.6) -> np.ndarray:
+             strength: float = 1.0, max_chroma_gain: float = 1.6, max_light_gain: float | None = None) -> np.ndarray:
     """``bgr`` (a texture with ``src``'s statistics) recoloured to ``dst``'s: per LAB channel
     (x - mean_s) * std_d / std_s + mean_d, the std ratio clamped to [1/max_ratio, max_ratio] for
     lightness, and for the two chroma channels to at most ``max_chroma_gain`` (no lower limit) (a gain above 1 also stretches the
-    texture's stray tints, a fringe's or a background's, into cyan or green patches)."""
+    texture's stray tints, a fringe's or a background's, into cyan or green patches). ``max_light_gain``:
+    a lower cap on the lightness gain (default ``max_ratio``): a gain above 1 deepens every shadow and
+    blotch the texture has."""
     lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     ratio = np.clip(dst.std / src.std, 1 / max_ratio, max_ratio).astype(np.float32)
+    if max_light_gain is not None:
+        ratio[0] = min(ratio[0], max(max_light_gain, 1 / max_ratio))
     # Chroma may fall all the way (a black-and-white photo gets a grey face, not a tinted one).
     ratio[1:] = np.minimum(dst.std[1:] / src.std[1:], max_chroma_gain)
     out = lab * ratio + (dst.mean - src.mean * ratio).astype(np.float32)
