@@ -9,7 +9,8 @@ identity is mean + sum z_k sigma_k u_k with z ~ N(0, 1) (facecanvas.deid.model).
 Data (non-commercial research terms, see docs/DEID_TEXTURE_MODEL.md): the shared CelebA-HQ 512 set,
 UTKFace images and the CelebAMask-HQ train images, in sorted file order, the first N_PER of each
 that pass the checks (one face, frontal-ish, no glasses by the face parser: glasses-wearers leave a
-ghost frame in the components). Held out: every file whose sorted index is divisible by 10 is skipped (kept
+ghost frame in the components; at most 12 % of the face oval covered by hair or another occluder, which
+is filled from the skin around it, so fringes leave no dark traces at the hairline and temples). Held out: every file whose sorted index is divisible by 10 is skipped (kept
 for checking that samples are not copies of training faces). Deterministic: same files, same model.
 
     .venv/bin/python scripts/fit_deid_texture.py [--data /work/shared/data/faces] [--out PATH]
@@ -33,6 +34,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src" / "facecanvas" / "models" / "deid_texture.npz"))
+    ap.add_argument("--no-clean", dest="clean", action="store_false",
+                    help="fit the textures as they are (hair and other occluders inside the face oval included)")
     args = ap.parse_args(argv)
     from facecanvas import FaceAnalyzer
     from facecanvas.analysis.align import align_face
@@ -70,6 +73,11 @@ def main(argv=None) -> int:
                 pts = np.zeros((len(f.landmarks), 3), np.float32)
                 pts[:, :2] = t.to_crop(f.landmarks[:, :2])
                 pts[:, 2] = f.landmarks[:, 2] * t.scale
+                if args.clean:
+                    crop = clean_face(crop, pts, cv2.resize(lab.astype(np.uint8), (SIZE, SIZE),
+                                                            interpolation=cv2.INTER_NEAREST), fp.FACE_CLASSES)
+                    if crop is None:  # the face oval is mostly covered (a fringe to the eyes)
+                        continue
                 crops.append(crop)
                 meshes.append(pts)
                 names.append(f"{sub}/{p.name}")
@@ -106,6 +114,28 @@ def main(argv=None) -> int:
         sources=np.array(sorted({n.split("/")[0] for n in names})))
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     return 0
+
+
+MAX_COVERED = 0.12  # share of the face oval the parser may give to hair, a hat or another occluder
+
+
+def clean_face(crop: np.ndarray, pts: np.ndarray, labels: np.ndarray, face_classes) -> np.ndarray | None:
+    """``crop`` with what covers its face oval (hair, a hat, a hand: the parser's non-face classes) filled
+    from the skin around it (harmonic shading, no grain: the PCA would blur grain anyway), so no fitted
+    fringe or hairline leaves a dark trace in the components; None when too much of the oval is covered."""
+    from facecanvas.analysis import landmark_groups as lg
+    from facecanvas.inpaint import inpaint
+
+    oval = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(pts[list(lg.FACE_OVAL), :2]).astype(np.int32)], 1)
+    covered = (oval > 0) & ~np.isin(labels, face_classes)
+    if covered.mean() > MAX_COVERED * max(oval.mean(), 1e-6):
+        return None
+    if not covered.any():
+        return crop
+    # Grown a little into the oval's surround, so the fill starts from skin, not from the hair's edge.
+    hole = cv2.dilate(covered.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2) > 0
+    return inpaint(crop, hole, method="ns")
 
 
 if __name__ == "__main__":
