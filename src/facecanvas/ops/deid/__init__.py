@@ -33,12 +33,11 @@ PHOTO_MAX_SIDE, VIDEO_MAX_SIDE = 512, 256
 # - The colour transfer never stretches the synthetic texture's chroma (chroma_gain 1): a PCA draw's
 #   stray tints (fitted faces' fringes, backgrounds) became cyan patches (dev: UTK fallback 0.075 ->
 #   0.05, Glint dev people unchanged within 0.06 deg and 0.03 expression).
-# - The upper half of the forehead fades out to the target's (forehead 0.5): a PCA draw's hairline keeps
-#   traces of the fitted faces' fringes, and the swap's top edge showed as a band or a hard line (dev,
-#   after the swap's lightness gain cap: SFace rank-1 0.17 -> 0.07, detected 0.967 and fallback 0.033
-#   both, pose 2.73 -> 2.80 deg, expression 2.03 -> 2.07; 0.3 sent one more face to the fallback; the
-#   face swap loses SFace identity with it and keeps its whole forehead).
-SWAP_SETTINGS: dict = {"margin": 0.02, "chroma_gain": 1.0, "forehead": 0.5}
+# - Fading the upper half of the forehead out to the target's (SwapSettings.forehead 0.5) hid the hairline
+#   traces of the first texture model (one key: SFace rank-1 0.17 -> 0.07); on the refitted, cleaned model
+#   (mean of 4 keys) it gave rank-1 0.32 -> 0.28 but detected 0.917 -> 0.892, fallback 0.083 -> 0.108,
+#   expression 2.27 -> 2.34, so the whole forehead is swapped again.
+SWAP_SETTINGS: dict = {"margin": 0.02, "chroma_gain": 1.0}
 VIDEO_SWAP_SETTINGS: dict = {}
 
 
