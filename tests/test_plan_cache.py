@@ -65,3 +65,25 @@ def test_effect_op_reuses_the_plan_for_a_tracked_face(astronaut_bgr, astronaut_f
     first, second, planned = _two_frames(op, astronaut_bgr, astronaut_face, 5, monkeypatch)
     assert planned == 0, "an effect on the next frame of the same track must reuse the eraser's plan"
     assert np.array_equal(first, second)
+
+
+def test_video_op_works_a_small_face_at_the_plan_size_and_still_reuses_the_plan(astronaut_bgr, analyzer, monkeypatch):
+    # A small face (as in a group shot) is not upsampled to 192 px in video: it is worked on at the plan's
+    # own 128 px, and its plan is still reused by the track's next frames.
+    small = cv2.resize(astronaut_bgr, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    frame = cv2.copyMakeBorder(small, 64, 64, 64, 64, cv2.BORDER_REFLECT)
+    face = analyzer.detect(frame)[0]
+    import facecanvas.eraser as er
+
+    sizes = []
+    real = er.blank_face
+    monkeypatch.setattr(er, "blank_face", lambda *a, **k: (lambda r: sizes.append(r.blank.shape[0]) or r)(real(*a, **k)))
+    import facecanvas.ops.erase as erase_op
+
+    monkeypatch.setattr(erase_op, "erase_face", lambda im, f, s, p=None, k=None: er.erase_face(im, f, s, p, k))
+    first, second, planned = _two_frames(build("erase", video=True), frame, face, 4, monkeypatch)
+    assert sizes and set(sizes) == {er.PLAN_SIZE}
+    assert planned == 0 and np.array_equal(first, second)
+    changed = np.any(second != frame, axis=2)
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    assert changed.any() and not changed[: max(0, y0 - 40)].any()

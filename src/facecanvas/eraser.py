@@ -74,6 +74,7 @@ class EraseSettings:
     fill: FillMethod = field(default_factory=CloneFill)  # get_fill(name) for another method
     size: int | None = None  # side of the crop pasted back (default: the face's native size, 192-max_size)
     max_size: int = 512  # cap on the default size; 256 trades grain sharpness on big faces for speed
+    min_size: int = 192  # floor of the default size (video: the plan size, so small faces are not upsampled)
     plan_size: int = PLAN_SIZE  # side at which masks and shading are worked out (planned fills only)
     # A face parser (masks/face_parser.py: ``.parse(crop) -> labels``): only skin and facial-part pixels are
     # repainted; hair, glasses and other occluders over the parts stay on top. "auto": the shipped model when
@@ -128,7 +129,8 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     """
     fill = settings.fill
     # A method with a fixed working scale (the neural model's) decides the crop size itself.
-    out_size = fill.crop_size or settings.size or work_size(face, max_size=max(192, settings.max_size))
+    out_size = fill.crop_size or settings.size or work_size(face, settings.min_size,
+                                                            max(settings.min_size, settings.max_size))
     planned = isinstance(fill, PlannedFill)
     plan_size = min(settings.plan_size, out_size) if planned else out_size
     points5 = face.five_points()
@@ -145,7 +147,8 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     labels = None if native is None else _resize_labels(native, plan_size)
     hole, masks, source, known, edge, feather_px, soft, plan_image = _plan_masks(
         crop, plan_tf.to_crop(face.landmarks), settings.parts, labels, settings.remove_glasses)
-    if plan_size == out_size:
+    cached = plans is not None and key is not None
+    if plan_size == out_size and not cached:
         out_tf, out_crop = plan_tf, crop
         alpha = feather(hole, feather_px, soft)
         if native is not None:
@@ -153,14 +156,18 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
             hole = alpha > 0
         filled = fill.fill(crop, hole, source, known, edge)
     else:
-        plan = None if plans is None or key is None else plans.reuse(key, hole)
+        # (Also at the plan's own size when a video track can reuse the plan on its next frames.)
+        plan = plans.reuse(key, hole) if cached else None
         if plan is None:
-            grown = hole if plans is None or key is None else plans.grow(hole)
+            grown = plans.grow(hole) if cached else hole
             plan = fill.plan(plan_image, grown, source, known, edge)
-            if plans is not None and key is not None:
+            if cached:
                 plans.store(key, plan, grown)
-        out_tf = align_face(points5, out_size)
-        out_crop = out_tf.warp(image, _interpolation(out_tf))
+        if plan_size == out_size:
+            out_tf, out_crop = plan_tf, crop
+        else:
+            out_tf = align_face(points5, out_size)
+            out_crop = out_tf.warp(image, _interpolation(out_tf))
         alpha = cv2.resize(feather(hole, feather_px, soft), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
         if native is not None:  # what stays on top is cut at the parser's resolution, not the plan's
             alpha[kept_pixels(native, out_size, settings.remove_glasses)] = 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...analysis.face import Face
-from ...eraser import VIDEO_CROP, EraseSettings, erase_face, replaced_mask, resolve_parser
+from ...eraser import PLAN_SIZE, VIDEO_CROP, EraseSettings, erase_face, replaced_mask, resolve_parser
 from ...errors import InputError
 from ...inpaint import METHODS, get_fill
 from ...inpaint.fills import LEARNED
@@ -56,7 +56,9 @@ class EraseOperation(Operation):
         if o.crop_size is not None:
             self.settings = EraseSettings(parse_parts(o.parts), fill, size=o.crop_size, **common)
         else:
-            self.settings = EraseSettings(parse_parts(o.parts), fill, max_size=VIDEO_CROP if video else 512, **common)
+            # Video: a small face is worked on near its own size (down to the plan's), not upsampled to 192.
+            self.settings = EraseSettings(parse_parts(o.parts), fill, max_size=VIDEO_CROP if video else 512,
+                                          min_size=PLAN_SIZE if video else 192, **common)
         self._plans = PlanCache()  # video: a tracked face reuses its clone plan (inpaint/plan_cache.py)
 
     def apply(self, frame: np.ndarray, faces: list[Face]) -> OpResult:
