@@ -27,36 +27,20 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_latency import live_latency  # noqa: E402
 
 
 def cpu_seconds(who=resource.RUSAGE_SELF) -> float:
     r = resource.getrusage(who)
     return r.ru_utime + r.ru_stime
-
-
-class TimedOp:
-    """An op that records its own ms per call (everything else is the op's)."""
-
-    def __init__(self, op):
-        self.op, self.ms = op, []
-
-    def __call__(self, bgr, faces):
-        t0 = time.perf_counter()
-        out = self.op(bgr, faces)
-        self.ms.append(1000 * (time.perf_counter() - t0))
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self.op, name)
 
 
 def bench_op(clip: Path, frames: int) -> None:
@@ -119,34 +103,15 @@ def bench_cli(clip: Path, extra: list[str]) -> None:
 
 
 def bench_live(clip: Path, seconds: float, op_name: str) -> dict:
-    from facecanvas.media.camera import FileSource
-    from facecanvas.media.live_server import LiveServer
-    from facecanvas.pipeline import TrackingOptions, make_processor
-    from facecanvas.video import run_live
-
     if op_name == "deid":  # as `facecanvas live --deid` builds it (cli/live_cmd.py)
         from facecanvas.ops.deid import DeidOperation, DeidOptions
 
-        op = TimedOp(DeidOperation(DeidOptions(key="bench", verify_every=5), video=True))
+        op = DeidOperation(DeidOptions(key="bench", verify_every=5), video=True)
     else:
         from facecanvas.ops.passthrough import PassthroughOperation
 
-        op = TimedOp(PassthroughOperation())
-    processor = make_processor(op, TrackingOptions(), live=True)
-    stop = threading.Event()
-    with LiveServer(port=0) as server, FileSource(clip, loop=True) as source:
-        def client():  # a browser: reads the MJPEG stream as fast as it comes
-            with urllib.request.urlopen(server.url + "stream.mjpg", timeout=10) as r:
-                while not stop.is_set() and r.read(65536):
-                    pass
-
-        th = threading.Thread(target=client, daemon=True)
-        th.start()
-        rep = run_live(source, processor, [server.publish], duration=seconds, operation=op_name)
-        stop.set()
-    processor.tracker.close()
-    return {"median": rep.latency(50), "p95": rep.latency(95), "fps": rep.fps, "dropped": rep.dropped,
-            "frames": rep.frames, "source_fps": source.fps, "op_ms": float(np.median(op.ms[5:] or op.ms or [np.nan]))}
+        op = PassthroughOperation()
+    return live_latency(clip, op, seconds, op_name)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""Face swap speed: ms per face on 720p frames (the op alone, tracked faces, video settings), and the
-whole command line's frames per second on a 720p clip (decode, track, swap, encode, audio copy).
+"""Face swap speed: ms per face on 720p frames (the op alone, tracked faces, video settings), the whole
+command line's frames per second on a 720p clip (decode, track, swap, encode, audio copy), and live added
+latency (the clip played as a camera in real time, as ``facecanvas live --source CLIP --swap FACE``).
 
-    .venv/bin/python benchmarks/bench_swap.py [--clip CLIP.mp4] [--source FACE.jpg] [--frames 90]
+    .venv/bin/python benchmarks/bench_swap.py [--clip CLIP.mp4] [--source FACE.jpg] [--frames 90] [--live-seconds 10]
 
 Defaults: the shared 720p talking head (liveportrait/source_s18.mp4) and a CelebA-HQ source face; both
 are internal research data (nothing is written into the repository: the output goes to a temp dir).
@@ -21,6 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_latency import live_latency  # noqa: E402
 
 
 def bench_op(clip: Path, source: Path, frames: int, occlusion: str) -> None:
@@ -79,6 +82,7 @@ def main() -> None:
     p.add_argument("--source", type=Path, default=SHARED / "faces" / "celebahq512" / "00001.jpg")
     p.add_argument("--frames", type=int, default=90)
     p.add_argument("--no-cli", action="store_true")
+    p.add_argument("--live-seconds", type=float, default=10.0, help="0: no live figures")
     a = p.parse_args()
     for f in (a.clip, a.source):
         if not f.exists():
@@ -87,6 +91,17 @@ def main() -> None:
         bench_op(a.clip, a.source, a.frames, occ)
     if not a.no_cli:
         bench_cli(a.clip, a.source, [])
+    if a.live_seconds > 0:
+        from facecanvas.ops import build
+        from facecanvas.ops.passthrough import PassthroughOperation
+
+        print(f"live (--source {a.clip.name} in real time, MJPEG page with one client, {a.live_seconds:.0f} s):")
+        for name, op in (("passthrough", PassthroughOperation()),
+                         ("swap", build("swap", {"source": str(a.source)}, video=True))):
+            r = live_latency(a.clip, op, a.live_seconds, name)
+            print(f"  {name:12s} added latency median {r['median']:6.1f} ms, p95 {r['p95']:6.1f} ms; the edit "
+                  f"{r['op_ms']:5.1f} ms median; shown {r['fps']:.1f} of {r['source_fps']:.0f} fps, "
+                  f"{r['dropped']} frames dropped")
 
 
 if __name__ == "__main__":

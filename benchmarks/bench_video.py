@@ -24,9 +24,7 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +36,10 @@ from facecanvas.analysis.track import FaceTracker, TrackerConfig  # noqa: E402
 from facecanvas.eval.temporal import TemporalMeter  # noqa: E402
 from facecanvas.media.video_io import probe  # noqa: E402
 from facecanvas.ops import OpSpec, build  # noqa: E402
-from facecanvas.video import FrameProcessor, process_video, run_live  # noqa: E402
+from facecanvas.video import FrameProcessor, process_video  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live_latency import live_latency  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "videos"
 CLIPS = {
@@ -96,25 +97,7 @@ def timed_process(cmd: list[str], frames: int) -> tuple[float, float] | None:
 
 
 def run_live_bench(clip: Path, op_name: str, seconds: float) -> dict:
-    from facecanvas.media.camera import FileSource
-    from facecanvas.media.live_server import LiveServer
-
-    processor = FrameProcessor(make_op(op_name), FaceTracker(create_detector("auto", 960),
-                                                             TrackerConfig(async_detect=True)))
-    stop = threading.Event()
-    with LiveServer(port=0) as server, FileSource(clip, loop=True) as source:
-        def client():  # a browser: reads the MJPEG stream as fast as it comes
-            with urllib.request.urlopen(server.url + "stream.mjpg", timeout=10) as r:
-                while not stop.is_set() and r.read(65536):
-                    pass
-
-        th = threading.Thread(target=client, daemon=True)
-        th.start()
-        rep = run_live(source, processor, [server.publish], duration=seconds, operation=op_name)
-        stop.set()
-    processor.tracker.close()
-    return {"median": rep.latency(50), "p95": rep.latency(95), "fps": rep.fps, "dropped": rep.dropped,
-            "frames": rep.frames, "source_fps": source.fps}
+    return live_latency(clip, make_op(op_name), seconds, op_name)
 
 
 def one_run(op: str, clip: str, dst: str) -> int:
