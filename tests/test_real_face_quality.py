@@ -238,3 +238,27 @@ def test_no_halo_around_the_pasted_eye(held_out):
     # The ring around the pasted eye is the blank face's tone, within a few levels: no bright rim.
     assert np.median(np.abs(gaps)) <= 4.0, gaps
     assert max(gaps) <= 10.0, gaps
+
+
+def test_an_eye_effect_on_glasses_says_so_and_edits_under_them_when_asked(held_out):
+    from facecanvas.ops import build
+    from facecanvas.eval.look_eval import C_GLASSES
+
+    tried = 0
+    for stem, img, labels, face in held_out:
+        if (labels == C_GLASSES).sum() < 2000:
+            continue
+        kept = build("effect", {"effect": "mono-eye"}).apply(img, [face])
+        if not kept.notes:
+            continue  # the shipped parser did not put glasses over these eyes
+        tried += 1
+        assert kept.faces == 1 and not kept.skipped and "--remove-glasses" in kept.notes[0]
+        removed = build("effect", {"effect": "mono-eye", "remove_glasses": True}).apply(img, [face])
+        assert not removed.notes
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        eyes = (slice(y0 + (y1 - y0) // 4, y0 + (y1 - y0) // 2), slice(x0, x1))  # the band of the eyes
+        changed = lambda out: (np.abs(out[eyes].astype(int) - img[eyes]).max(-1) > 12).mean()
+        assert changed(removed.image) > changed(kept.image) + 0.05, stem
+        break
+    if tried == 0:
+        pytest.skip("the shipped parser put glasses over no held-out glasses-wearer's eyes")

@@ -97,7 +97,7 @@ def run_photos(jobs: Sequence[tuple[Path, Path]], op: Operation, analyzer, *, ov
             if not faces:
                 raise NoFaceError(f"{src}: no face found")
             r = op.apply(img.bgr, faces)
-            for reason in r.skipped:
+            for reason in r.warnings:
                 write(f"facecanvas: warning: {shown(src)}: {reason}")
             save_result(dst, r.image, img, overwrite=overwrite, protected=protected, operation=op.name)
             if save_mask and r.mask is not None:

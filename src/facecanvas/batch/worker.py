@@ -134,7 +134,7 @@ class Worker:
         if self.config.save_mask and r.mask is not None:
             save_image(mask_path(dst), r.mask, overwrite=True, protected=(src,), operation=op.name)
         tm["save"] = time.perf_counter() - t
-        res.update(status="done", faces=r.faces, note=op.describe(r), warnings=list(r.skipped))
+        res.update(status="done", faces=r.faces, note=op.describe(r), warnings=r.warnings)
 
     def _video(self, src: Path, dst: Path, item: Item, res: dict) -> None:
         from ..media.video_io import EncodeOptions

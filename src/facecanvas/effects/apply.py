@@ -31,7 +31,8 @@ class EffectResult:
     effect: str
     faces: list[FaceEffect] = field(default_factory=list)  # faces that got the effect
     skipped: list[SkippedFace] = field(default_factory=list)  # faces left as they were, and why
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the skipped faces' reasons, then the notes
+    notes: list[str] = field(default_factory=list)  # on faces that got the effect (glasses kept over the eyes)
 
 
 def _face_label(face: Face) -> str:
@@ -72,7 +73,7 @@ class Effect:
 
     def __init__(self, name_or_spec: str | Path | EffectSpec | dict, *, strength: float = 1.0,
                  donor: str | Path | np.ndarray | None = None, analyzer: FaceAnalyzer | None = None,
-                 size: int | None = None, **params: Any):
+                 size: int | None = None, remove_glasses: bool = False, **params: Any):
         if isinstance(name_or_spec, EffectSpec):
             spec = name_or_spec
         elif isinstance(name_or_spec, dict):
@@ -82,6 +83,7 @@ class Effect:
         self.spec = spec
         self.resolved: Resolved = spec.resolve(strength, **params)
         self.size = size
+        self.remove_glasses = remove_glasses
         self._plans = PlanCache()  # video: tracked faces reuse the eraser's plan between frames
         self.stickers: dict[Path, StickerImage] = {}
         for i, st in enumerate(self.resolved.stickers):
@@ -124,8 +126,11 @@ class Effect:
                 result.skipped.append(SkippedFace(face, reason))
                 result.warnings.append(f"{_face_label(face)}: {reason}")
                 continue
-            result.faces.append(apply_to_face(out, face, self.resolved, self.stickers, self._donor, self.size,
-                                              self._plans))
+            done = apply_to_face(out, face, self.resolved, self.stickers, self._donor, self.size, self._plans,
+                                 remove_glasses=self.remove_glasses)
+            result.faces.append(done)
+            result.notes += [f"{_face_label(face)}: {n}" for n in done.notes]
+        result.warnings += result.notes
         self._plans.keep_only(track_key(f) for f in faces)
         return result
 

@@ -34,10 +34,11 @@ class PartSource:
     points: np.ndarray
     labels: np.ndarray | None = None  # the face parser's labels of ``crop`` (filled in on first use)
     kept: np.ndarray | None = None  # crop-size bool: what stays on top (hair, glasses, hands), from ``labels``
+    remove_glasses: bool = False  # glasses do not stay on top (they are edited like skin)
 
     def kept_pixels(self) -> np.ndarray:
         if self.kept is None or self.kept.shape != self.crop.shape[:2]:
-            self.kept = kept_pixels(self.labels, self.crop.shape[0])
+            self.kept = kept_pixels(self.labels, self.crop.shape[0], self.remove_glasses)
         return self.kept
 
 
@@ -53,6 +54,7 @@ class FaceEffect:
     erased: FaceErase | None = None
     alpha: np.ndarray | None = None  # image-space float: coverage of the crop paste-back
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for benchmarks
+    notes: list[str] = field(default_factory=list)  # what the user should know (glasses kept over the eyes)
 
 
 _FADE = 0.08  # interocular units: the band where a pasted part's fine detail fades into the target's
@@ -306,13 +308,14 @@ def _composite(canvas: np.ndarray, a: np.ndarray, erased: FaceErase | None,
 
 def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dict,
                   donor_for_size=None, size: int | None = None, plans: PlanCache | None = None,
-                  parser="auto") -> FaceEffect:
+                  parser="auto", remove_glasses: bool = False) -> FaceEffect:
     """Apply ``effect`` to one face of ``image`` (HxWx3 uint8 BGR), in place.
 
     ``stickers``: loaded sticker images by path. ``donor_for_size(size)`` gives the donor's aligned
     crop at this face's crop size (for ``source = "donor"`` pastes). ``plans``: in video, the eraser
     reuses a tracked face's clone plan from the previous frame (see inpaint/plan_cache.py).
     ``parser``: the face parser the eraser and the pastes use (EraseSettings.parser: "auto", None or one).
+    ``remove_glasses``: glasses are edited like skin instead of staying on top.
     """
     clock = time.perf_counter
     times = {}
@@ -322,7 +325,8 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     erased = None
     if erase_parts:
         # Not pasted here: the composite below goes in with one paste, so the face is resampled once.
-        erased = blank_face(image, face, EraseSettings(erase_parts, size=s, parser=parser), plans, track_key(face))
+        erased = blank_face(image, face, EraseSettings(erase_parts, size=s, parser=parser, remove_glasses=remove_glasses),
+                            plans, track_key(face))
         transform, crop, blank, hole = erased.transform, erased.crop, erased.blank, erased.hole
         labels = erased.labels
     else:
@@ -342,7 +346,8 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     allowed = cv2.dilate(face_region(pts, (s, s)).astype(np.uint8), _disk(0.05 * iod)).astype(bool)
     allowed[:2] = allowed[-2:] = False
     allowed[:, :2] = allowed[:, -2:] = False
-    self_src = PartSource(crop, pts, labels)
+    self_src = PartSource(crop, pts, labels, remove_glasses=remove_glasses)
+    notes = [] if remove_glasses else _glasses_note(labels, pts, s, effect)
     if labels is not None:  # hair, glasses and hands stay on top of whatever is pasted
         allowed &= ~self_src.kept_pixels()
     the_parser = resolve_parser(parser) if labels is not None else None
@@ -392,4 +397,24 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
             cov = draw_sticker(image, stickers[st.image], to_crop, transform, st.blend, st.opacity)
             alpha = cov if alpha is None else np.maximum(alpha, cov)
     times["stickers"] = clock() - c3
-    return FaceEffect(face, transform, regions, unchanged, hole, erased, alpha, times)
+    return FaceEffect(face, transform, regions, unchanged, hole, erased, alpha, times, notes)
+
+
+GLASSES_OVER_EYES = 0.3  # share of the eye regions under glasses above which an eye edit is said to be kept
+
+
+def _glasses_note(labels: np.ndarray | None, pts: np.ndarray, size: int, effect: Resolved) -> list[str]:
+    """A note when glasses (kept on top by default) cover the eyes that the effect erases or moves."""
+    if labels is None:
+        return []
+    eyes = "eyes" in effect.erase or any(p.part == "eyes" and not _unchanged(p) for p in effect.pastes)
+    if not eyes:
+        return []
+    from ..masks.face_parser import GLASSES
+
+    region = part_region(pts, "eyes", (size, size))
+    lab = labels if labels.shape[0] == size else cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
+    if not region.any() or (lab[region] == GLASSES).mean() < GLASSES_OVER_EYES:
+        return []
+    return ["glasses cover the eyes and stay on top, so the eyes under them are left as they are "
+            "(--remove-glasses edits under them)"]

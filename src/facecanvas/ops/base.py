@@ -186,8 +186,14 @@ class OpResult:
     faces: int = 0  # faces edited
     skipped: list[str] = field(default_factory=list)  # faces left as they were, with the reason
     details: dict[str, Any] = field(default_factory=dict)  # op-specific figures for reports
+    notes: list[str] = field(default_factory=list)  # about faces that were edited (glasses kept over the eyes)
     # Made only when asked for: a full-frame mask costs milliseconds a frame that video never needs.
     mask_of: Callable[[], np.ndarray] | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a user is told: the faces left alone, then the notes on edited ones."""
+        return [*self.skipped, *self.notes]
 
     @property
     def mask(self) -> np.ndarray | None:

@@ -336,7 +336,7 @@ class WebApp:
         download = Path(up["name"]).stem + f"_{spec.name}" + ext
         return {"result": f"/files/{out.name}/{dst.name}", "after": self._preview(out, "after.jpg", r.image),
                 "before": f"/files/{key}/before.jpg", "download": download, "faces": r.faces, "note": note,
-                "warnings": list(r.skipped)}
+                "warnings": r.warnings}
 
     def _video_job(self, job, key: str, up: dict, spec: OpSpec, tracking: TrackingOptions, pick: list[int]):
         from ..media.video_io import EncodeOptions

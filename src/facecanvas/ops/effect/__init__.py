@@ -22,6 +22,8 @@ class EffectOptions(Options):
     donor: str | None = option(None, "photo whose face gives the parts for a transplant", metavar="PHOTO")
     crop_size: int | None = option(None, "aligned face crop side in px (default: near the face's own resolution "
                                    "for photos, 256 for video; 256 is faster)", min=64, max=1024, metavar="PX")
+    remove_glasses: bool = option(False, "edit the face under glasses too (by default the face parser keeps "
+                                  "glasses, hair and hands on top, untouched, so eyes behind glasses stay)")
 
 
 class EffectOperation(Operation):
@@ -35,11 +37,12 @@ class EffectOperation(Operation):
         size = o.crop_size if o.crop_size is not None else (VIDEO_CROP if video else None)
         # Set up once: the file read and checked, stickers loaded, the donor's face found.
         self.effect = Effect(o.effect, strength=o.strength, donor=o.donor, analyzer=analyzer, size=size,
-                             **dict(o.params))
+                             remove_glasses=o.remove_glasses, **dict(o.params))
 
     def apply(self, frame: np.ndarray, faces: list[Face]) -> OpResult:
         r = self.effect.apply(frame, faces)
-        return OpResult(r.image, len(r.faces), r.warnings, details={"effect": self.effect.name})
+        skipped = [w for w in r.warnings if w not in r.notes]
+        return OpResult(r.image, len(r.faces), skipped, details={"effect": self.effect.name}, notes=r.notes)
 
     def reset(self) -> None:
         self.effect.reset()
