@@ -43,9 +43,10 @@ class CloneRefiner:
     def __init__(self, model_path: str | Path | None = None, threads: int = 0):
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
-            hint = "" if model_path is not None else (" (no refiner model is shipped: give one with --model, "
-                                                      "see docs/MODEL_CARD.md)")
-            raise InputError(f"{path}: refiner model not found{hint}")
+            if model_path is None:  # the default: no server path in the message (the web page shows it)
+                raise InputError("refiner model not found: none is shipped with facecanvas; give one with "
+                                 "--model (on the web page: the model upload), see docs/MODEL_CARD.md")
+            raise InputError(f"{path}: refiner model not found")
         self.session = open_session(path, "refiner", threads)
         names = {i.name for i in self.session.get_inputs()}
         if names != INPUTS:
