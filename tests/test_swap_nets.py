@@ -218,3 +218,29 @@ def test_command_line_trains_from_a_cache_and_resumes(tmp_path):
     assert main(args + ["--steps", "2", "--resume"]) == 0
     assert read_checkpoint(tmp_path / "run" / CHECKPOINT)["step"] == 2
     assert main(["--config", "nonexistent.toml"] + args[2:]) == 2
+
+
+def test_swap_method_aei_runs_a_learned_model_inside_the_face_only(tmp_path, astronaut_bgr, analyzer):
+    """``swap --method aei --model M``: the learned model (here an untrained tiny one) edits the face oval
+    and nothing else; the source's SFace embedding drives it. Without a model: a one-line error."""
+    import cv2
+
+    from facecanvas.errors import InputError
+    from facecanvas.ops.swap import SwapOperation, SwapOptions
+
+    _tiny_export(tmp_path)
+    src = tmp_path / "source.png"
+    cv2.imwrite(str(src), astronaut_bgr[:, ::-1])
+    face = analyzer.detect(astronaut_bgr)[0]
+    op = SwapOperation(SwapOptions(source=str(src), method="aei", model=str(tmp_path / AEI_FILE)), analyzer=analyzer)
+    r = op.apply(astronaut_bgr, [face])
+    assert r.faces == 1
+    changed = np.any(r.image != astronaut_bgr, axis=2)
+    from facecanvas.masks import face_region
+
+    oval = face_region(np.asarray(face.landmarks), astronaut_bgr.shape)
+    grown = cv2.dilate(oval.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert changed[oval].mean() > 0.5 and not changed[~grown].any()
+    assert (r.mask > 0).sum() > 0.5 * oval.sum()
+    with pytest.raises(InputError, match="--method aei needs"):
+        SwapOperation(SwapOptions(source=str(src), method="aei", model=str(tmp_path / "none.onnx")), analyzer=analyzer)

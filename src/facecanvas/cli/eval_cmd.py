@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, default=300, help="read at most this many faces (default %(default)s)")
     p.add_argument("--methods", default=None,
                    help="comma-separated: erase: clone, telea, ns, neural, refine, LABEL=MODEL.onnx (default: "
-                        f"{','.join(ready_methods())}); swap: none, naive, mesh, aei; deid: none, blur, "
+                        f"{','.join(ready_methods())}); swap: none, naive, mesh, aei (aei:model=PATH.onnx: a trained model); deid: none, blur, "
                         "pixelate, deid (default: all of the task's)")
     p.add_argument("--seed", type=int, default=0, help="pairing seed (default %(default)s)")
     p.add_argument("--samples", metavar="PNG", help="also write a grid of a few pairs and their fills")

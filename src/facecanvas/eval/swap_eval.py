@@ -260,7 +260,8 @@ def build_ops(methods, model: str | None = None):
         if m == "aei":
             from ..ops.swap import _default_aei_path
 
-            path = Path(model) if model else _default_aei_path()
+            given = over.get("model") or model  # "aei:model=PATH.onnx" on the command line
+            path = Path(given) if given else _default_aei_path()
             if not path.is_file():
                 unavailable[spec] = f"not trained ({path} not found)"
                 continue
@@ -323,6 +324,8 @@ def run_swap_eval(data: Path, methods=("none", "naive", "mesh", "aei"), split: s
                 sources_cache[sp.path] = SourceFace.from_paths(str(sp.path), analyzer, embed=False)
                 sa = rec.embed(_load(sp, analyzer))
                 src_emb[sp.path] = sa.sface
+                if sa.sface is not None:  # the learned model's identity input (the same SFace vector)
+                    sources_cache[sp.path].embedding = sa.sface
             src = sources_cache[sp.path]
             exclude = {index_of[sp.path]} | ({index_of[tp.path]} if tp.path in index_of else set())
             for m, opts in option_sets.items():

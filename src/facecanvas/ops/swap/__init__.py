@@ -63,14 +63,22 @@ class SwapOperation(Operation):
         o = self.options
         if source is None and not o.source:
             raise InputError("--source: give a photo of the person to put on the faces")
+        self._aei = None
         if o.method == "aei":
             path = Path(o.model) if o.model else _default_aei_path()
             if not path.is_file():
-                raise InputError(f"{path}: the learned swap model (--method aei) is not trained or not installed; "
-                                 "use --method mesh (the default)")
-            raise InputError(f"{path}: --method aei is not wired to the learned model yet; use --method mesh")
+                where = path if o.model else "no learned swap model is shipped with facecanvas"
+                raise InputError(f"{where}: --method aei needs the trained FaceShifter ONNX (--model; "
+                                 "python -m facecanvas.train.swap_train --config configs/swap_compact.toml; "
+                                 "docs/SWAP_MODEL_CARD.md); or use --method mesh (the default)")
+            from ...swapnet import AEISwapper
+
+            self._aei = AEISwapper(path)  # HEAR-Net too when swap_hear.onnx lies beside it
         self.video = video
         self.source = as_source(source if source is not None else o.source, analyzer)
+        if self._aei is not None and self.source.embedding is None:
+            raise InputError("--method aei needs the source's SFace embedding, and SFace could not embed the "
+                             "source photo")
         self.settings = SwapSettings(shape=o.shape, blend=o.blend, occlusion=o.occlusion, keep_eyes=o.keep_eyes,
                                      lip_shape=not o.keep_lips, foreshortened=o.foreshortened,
                                      max_side=VIDEO_MAX_SIDE if video else PHOTO_MAX_SIDE,
@@ -89,7 +97,9 @@ class SwapOperation(Operation):
             if key is not None and key >= 0:
                 state = self._tracks.setdefault(key, TrackState())
                 seen.add(key)
-            if self.options.method == "naive":
+            if self._aei is not None:
+                info = aei_swap_face(out, face, self._aei, self.source.embedding)
+            elif self.options.method == "naive":
                 info = naive_swap_face(out, face, self.source, self.settings, state)
             else:
                 info = self._mesh.swap(out, face, state)
@@ -106,6 +116,37 @@ class SwapOperation(Operation):
 
     def reset(self) -> None:
         self._tracks = {}
+
+
+def aei_swap_face(out: np.ndarray, face: Face, model, embedding: np.ndarray):
+    """The learned swap of one face, in place: its canonical crop through AEI-Net (and HEAR-Net when
+    loaded), pasted back inside the face oval with a feathered edge. Returns a ``SwapInfo`` (None when the
+    face is too small)."""
+    from ...analysis.align import align_face
+    from ...blend import paste_back
+    from ...masks import face_region, feather
+    from ...masks.parts import interocular
+    from ...swap.compose import SwapInfo
+
+    from ...eraser import work_size
+
+    if face.interocular < 4:
+        return None
+    # Pasted at about the face's own resolution (the model runs at its own size inside ``refine``), so the
+    # oval's edge is drawn sharply in the image, not blown up from a small model crop.
+    side = work_size(face, min_size=int(model.size), max_size=max(512, int(model.size)))
+    t = align_face(face.five_points(), side)
+    crop = t.warp(out, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR)
+    swapped = model.refine(crop, embedding)
+    pts = t.to_crop(face.landmarks)
+    region = face_region(pts, (side, side))
+    alpha = feather(region, max(1.0, 0.06 * interocular(pts))).astype(np.float32)
+    full = paste_back(out, swapped, alpha, t)
+    ys, xs = np.nonzero(full > 0)
+    if not len(xs):
+        return None
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return SwapInfo((x0, y0, x1, y1), full[y0:y1, x0:x1])
 
 
 def swapped_mask(shape, boxes) -> np.ndarray:
