@@ -1,5 +1,5 @@
 """Blending: paste crop-space results back into the image."""
 
-from .paste import paste_back
+from .paste import alpha_box, paste_back
 
-__all__ = ["paste_back"]
+__all__ = ["alpha_box", "paste_back"]

@@ -36,3 +36,13 @@ def paste_back(image: np.ndarray, crop: np.ndarray, alpha: np.ndarray, transform
         dst[...] = cv2.convertScaleAbs(mixed)
     full_alpha[y0:y1, x0:x1] = a
     return full_alpha
+
+
+def alpha_box(full_alpha: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The box (x0, y0, x1, y1) around the pixels an image-space alpha touches, and the alpha cut to it;
+    None when it touches none."""
+    ys, xs = np.nonzero(full_alpha > 0)
+    if not len(xs):
+        return None
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return (x0, y0, x1, y1), full_alpha[y0:y1, x0:x1]

@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
     p.add_argument("--methods", default=None,
                    help="comma-separated: erase: clone, telea, ns, neural, refine, LABEL=MODEL.onnx (default: "
                         f"{','.join(ready_methods())}); swap: none, naive, mesh, aei (aei:model=PATH.onnx: a trained model); deid: none, blur, "
-                        "pixelate, deid (default: all of the task's)")
+                        "pixelate, deid, net:model=PATH.onnx (the learned network) (default: all of the task's)")
     p.add_argument("--seed", type=int, default=0, help="pairing seed (default %(default)s)")
     p.add_argument("--samples", metavar="PNG", help="also write a grid of a few pairs and their fills")
     p.add_argument("--parser", default="auto", choices=("auto", "none", "oracle"),

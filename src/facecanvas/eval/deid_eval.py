@@ -143,9 +143,12 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
     people, photos = load_glint(data)
     if len(people) < 12:
         raise InputError(f"{data}/identity/glint: {len(people)} people; the splits need 12")
-    unknown = [m for m in methods if m not in METHODS]
+    # "net:model=PATH.onnx": the learned network (photos only: the video part runs the default's methods)
+    nets = {m: m.partition("=")[2] for m in methods if m.startswith("net:model=")}
+    unknown = [m for m in methods if m not in METHODS and m not in nets]
     if unknown:
-        raise InputError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise InputError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}, "
+                         "net:model=PATH.onnx")
     split_people = DEV_PEOPLE if split == "dev" else TEST_PEOPLE
     say = log or (lambda m: None)
     sface = SFaceEmbedder()
@@ -179,7 +182,10 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
                                     bits=b, keys=10)[:2] for b in (2, 4)}
         report.pseudonyms = {"bits": 3, "keys": 20, "same": rates[0], "diff": rates[1], "same_pairs": rates[2],
                              "diff_pairs": rates[3], "other_bits": other}
-        deid = DeidOperation(DeidOptions(**{"key": "eval", **(deid_options or {})}), analyzer=analyzer, embedder=sface) if "deid" in methods else None
+        ops = {m: DeidOperation(DeidOptions(**{"key": "eval", **(deid_options or {})}), analyzer=analyzer,
+                                embedder=sface) for m in methods if m == "deid"}
+        ops.update({m: DeidOperation(DeidOptions(key="eval", method="net", model=path), analyzer=analyzer,
+                                     embedder=sface) for m, path in nets.items()})
         probe_list = []
         for p in split_people:
             mine = by_person.get(p, [])
@@ -199,8 +205,8 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
                 elif m == "pixelate":
                     out = pixelate_face(a.bgr, a.face)
                 else:
-                    deid.reset()
-                    r = deid.apply(a.bgr, [a.face])
+                    ops[m].reset()
+                    r = ops[m].apply(a.bgr, [a.face])
                     out = r.image
                     acc["fallback"].append(float(r.details["deid"]["fallback"] > 0))
                 if m != "none":

@@ -192,6 +192,9 @@ def run_video_eval(data: Path, methods, analyzer, sface, dlib=None, frames: int 
             if m == "deid":
                 op = DeidOperation(DeidOptions(**{"key": "eval", **(deid_options or {})}), video=True,
                                    analyzer=analyzer, embedder=sface)
+            elif m.startswith("net:model="):  # the learned network
+                op = DeidOperation(DeidOptions(key="eval", method="net", model=m.partition("=")[2]), video=True,
+                                   analyzer=analyzer, embedder=sface)
             meter = TemporalMeter()
             mouth_in, mouth_out, det, tracks, still_s, still_d = [], [], [], {}, [], []
             for t, (im, faces) in enumerate(zip(imgs, tracked)):

@@ -64,10 +64,19 @@ class DeidOptions(Options):
                            choices=FALLBACKS)
     occlusion: str = option("auto", "keep things in front of the face (as swap --occlusion)",
                             choices=("auto", "parser", "heuristic", "off"))
+    method: str = option("mesh", "mesh: a synthetic identity put on by the mesh swap (no training, the default); "
+                         "net: the learned network of Gafni, Wolf & Taigman (needs --model: none ships yet, "
+                         "docs/DEID_MODEL_CARD.md)", choices=("mesh", "net"))
+    model: str | None = option(None, "ONNX weights of --method net", metavar="ONNX")
 
     def check(self) -> None:
         if self.key is not None and not str(self.key):
             raise InputError("--key: give a non-empty secret")
+        if self.model is not None and self.method != "net":
+            raise InputError("--model is for --method net")
+        if self.method == "net" and self.model is None:
+            raise InputError("--method net needs the trained network (--model; python -m "
+                             "facecanvas.train.deid_train, docs/DEID_MODEL_CARD.md); or use --method mesh")
 
 
 @dataclass
@@ -124,6 +133,15 @@ class DeidOperation(Operation):
         if o.except_:
             self._except = _except_reference(o.except_, analyzer, self.embedder)
         self._eraser = None
+        self._net = None
+        if o.method == "net":
+            from pathlib import Path
+
+            from ...deidnet import DeidNetwork
+
+            if not Path(o.model).is_file():
+                raise InputError(f"{o.model}: de-identification model not found")
+            self._net = DeidNetwork(o.model)
         self._tracks: dict = {}  # track_id -> dict(seed, level, state, except)
         self.stats: dict = {}  # label -> TrackStats (kept across reset(): the run's report)
         self._file = 0
@@ -201,7 +219,8 @@ class DeidOperation(Operation):
             if check and emb_in is None:
                 emb_in = self._embed(frame, face)
             res, info, sim = None, None, None
-            last_swap = ALTERNATIVES  # levels 0..ALTERNATIVES swap an identity; the next is the fallback
+            # levels 0..last_swap put on an identity (the network: one); the next is the fallback
+            last_swap = 0 if self._net is not None else ALTERNATIVES
             # The track's (or the person's) level first, then the higher ones, then the lower ones: a
             # person matched to an earlier one (two children SFace takes for one) gets every identity
             # before the fallback, not only those above the level the earlier photo needed.
@@ -211,7 +230,12 @@ class DeidOperation(Operation):
             for n_try, level in enumerate(order):
                 tr["state"] = copy.copy(saved)
                 trial = out.copy()
-                if level <= last_swap:
+                if level <= last_swap and self._net is not None:
+                    tr.setdefault("emb", emb_in if emb_in is not None else self._embed(frame, face))
+                    info = None if tr["emb"] is None else _net_face(trial, face, self._net, tr["emb"], o.strength)
+                    if info is None:
+                        break
+                elif level <= last_swap:
                     info = self._swapper(_alt_seed(tr["seed"], level), level > 0).swap(trial, face, tr["state"])
                     if info is None:
                         break
@@ -333,6 +357,29 @@ def _keep_lips(img: np.ndarray, orig: np.ndarray, face: Face) -> None:
     a = cv2.GaussianBlur(m.astype(np.float32) / 255, (0, 0), max(1.0, 0.04 * face.interocular))[..., None]
     crop = img[y0:y1, x0:x1]
     img[y0:y1, x0:x1] = np.clip(orig[y0:y1, x0:x1] * a + crop * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _net_face(img: np.ndarray, face: Face, net, embedding: np.ndarray, strength: float):
+    """The network's new face for one face of ``img``, in place, as the paper pastes it: the output blended
+    by its own mask, within the convex hull of the landmarks. Returns (box, alpha) info or None."""
+    from ...analysis.align import align_face
+    from ...blend import alpha_box, paste_back
+    from ...eraser import work_size
+    from ...masks import feather
+    from ...masks.parts import interocular
+
+    if face.interocular < 4:
+        return None
+    side = work_size(face, min_size=int(net.size), max_size=max(512, int(net.size)))
+    t = align_face(face.five_points(), side)
+    crop = t.warp(img, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR)
+    out, mask = net.run(crop, embedding, min(1.0, strength))
+    pts = t.to_crop(face.landmarks)
+    hull = np.zeros((side, side), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(pts[:, :2]).astype(np.int32)), 1)
+    alpha = (feather(hull > 0, max(1.0, 0.05 * interocular(pts))) * mask).astype(np.float32)
+    cut = alpha_box(paste_back(img, out, alpha, t))
+    return None if cut is None else _Info(*cut)
 
 
 def _alt_seed(seed: int, level: int) -> int:

@@ -123,7 +123,7 @@ def aei_swap_face(out: np.ndarray, face: Face, model, embedding: np.ndarray):
     loaded), pasted back inside the face oval with a feathered edge. Returns a ``SwapInfo`` (None when the
     face is too small)."""
     from ...analysis.align import align_face
-    from ...blend import paste_back
+    from ...blend import alpha_box, paste_back
     from ...masks import face_region, feather
     from ...masks.parts import interocular
     from ...swap.compose import SwapInfo
@@ -141,12 +141,8 @@ def aei_swap_face(out: np.ndarray, face: Face, model, embedding: np.ndarray):
     pts = t.to_crop(face.landmarks)
     region = face_region(pts, (side, side))
     alpha = feather(region, max(1.0, 0.06 * interocular(pts))).astype(np.float32)
-    full = paste_back(out, swapped, alpha, t)
-    ys, xs = np.nonzero(full > 0)
-    if not len(xs):
-        return None
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-    return SwapInfo((x0, y0, x1, y1), full[y0:y1, x0:x1])
+    cut = alpha_box(paste_back(out, swapped, alpha, t))
+    return None if cut is None else SwapInfo(*cut)
 
 
 def swapped_mask(shape, boxes) -> np.ndarray:
