@@ -16,7 +16,8 @@ from ..base import Operation, OpResult, Options, option
 
 METHODS = ("mesh", "naive", "aei")
 PHOTO_MAX_SIDE, VIDEO_MAX_SIDE = 512, 256  # face box side worked on at full resolution
-DEFAULT_AEI_MODEL = "faceshifter_aei.onnx"  # in facecanvas/models when the learned model is shipped
+DEFAULT_AEI_MODEL = "swap_aei.onnx"  # in facecanvas/models when shipped: the exporter's name (swapnet.AEI_FILE),
+# so its swap_hear.onnx beside it is found too
 
 
 @dataclass(frozen=True)
