@@ -126,6 +126,10 @@ class SourceFace:
         fill = source_fill(bgr, t)
         if fill is not None:
             occ = fill if occ is None else np.maximum(occ, fill)
+        if EDGE_SHADOW:
+            dark = edge_shadow(tex, pts, skin)
+            if dark is not None:
+                occ = dark if occ is None else np.maximum(occ, dark)
         return cls(tex, pts, skin, name, face=face, image=bgr, levels=levels, occluded=occ)
 
     @classmethod
@@ -203,6 +207,32 @@ def source_fill(bgr: np.ndarray, t) -> np.ndarray | None:
     r = max(1, t.size // 100)  # a little past the fill: its edge is a blend of photo and fill
     out = cv2.dilate(out.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return cv2.GaussianBlur(out.astype(np.float32), (0, 0), t.size / 200)
+
+
+EDGE_SHADOW = 2.5  # robust deviations darker than the skin (None: off), see edge_shadow
+
+
+def edge_shadow(tex: np.ndarray, pts: np.ndarray, skin, band: float = 0.25) -> np.ndarray | None:
+    """float32 over the texture: the source photo's own deep shadow along its face oval (under the chin,
+    at a side-lit jaw), within ``band`` eye distances of the oval's edge and more than EDGE_SHADOW robust
+    deviations darker than its skin. The mesh maps that band onto the target's (often lit, and lower)
+    chin and jaw, where it showed as a dark beard-like patch; there the target's own face shows instead."""
+    from ..analysis import landmark_groups as lg
+
+    p = np.asarray(pts, np.float64)[:, :2]
+    iod = float(np.linalg.norm(p[lg.LEFT_IRIS[0]] - p[lg.RIGHT_IRIS[0]])) or 1.0
+    oval = np.zeros(tex.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(p[list(lg.FACE_OVAL)]).astype(np.int32)], 1)
+    depth = cv2.distanceTransform(oval, cv2.DIST_L2, 3)
+    near = (oval > 0) & (depth < band * iod)
+    if skin is None or not near.any():
+        return None
+    lum = cv2.cvtColor(tex, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+    cut = skin.mean[0] - EDGE_SHADOW * max(float(skin.std[0]), 6.0)
+    dark = (near & (cv2.GaussianBlur(lum, (0, 0), max(1.0, 0.03 * iod)) < cut)).astype(np.float32)
+    if dark.sum() < 0.002 * oval.sum():
+        return None
+    return cv2.GaussianBlur(dark, (0, 0), max(1.0, 0.04 * iod))
 
 
 def source_occluders(bgr: np.ndarray, face: Face, t) -> np.ndarray | None:
