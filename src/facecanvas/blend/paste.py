@@ -46,3 +46,22 @@ def alpha_box(full_alpha: np.ndarray) -> tuple[tuple[int, int, int, int], np.nda
         return None
     x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
     return (x0, y0, x1, y1), full_alpha[y0:y1, x0:x1]
+
+
+def paste_crop_edit(image: np.ndarray, face, model_side: int, edit):
+    """A learned model's edit of one face, pasted back in place: the face's canonical crop at about its own
+    resolution (at least ``model_side``; the model resizes to its side itself), ``edit(crop, points) ->
+    (edited crop, crop-space alpha)``, then ``paste_back``. Returns ``alpha_box`` of the paste, or None for
+    a face too small to edit."""
+    from ..analysis.align import align_face
+    from ..eraser import work_size
+
+    if face.interocular < 4:
+        return None
+    # At about the face's own resolution, so the mask's edge is drawn sharply in the image, not blown
+    # up from a small model crop.
+    side = work_size(face, min_size=int(model_side), max_size=max(512, int(model_side)))
+    t = align_face(face.five_points(), side)
+    crop = t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR)
+    out, alpha = edit(crop, t.to_crop(face.landmarks))
+    return alpha_box(paste_back(image, out, alpha.astype(np.float32), t))

@@ -31,7 +31,7 @@ class EffectResult:
     effect: str
     faces: list[FaceEffect] = field(default_factory=list)  # faces that got the effect
     skipped: list[SkippedFace] = field(default_factory=list)  # faces left as they were, and why
-    warnings: list[str] = field(default_factory=list)  # the skipped faces' reasons, then the notes
+    warnings: list[str] = field(default_factory=list)  # the skipped faces' reasons
     notes: list[str] = field(default_factory=list)  # on faces that got the effect (glasses kept over the eyes)
 
 
@@ -130,7 +130,6 @@ class Effect:
                                  remove_glasses=self.remove_glasses)
             result.faces.append(done)
             result.notes += [f"{_face_label(face)}: {n}" for n in done.notes]
-        result.warnings += result.notes
         self._plans.keep_only(track_key(f) for f in faces)
         return result
 

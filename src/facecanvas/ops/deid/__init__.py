@@ -231,7 +231,8 @@ class DeidOperation(Operation):
                 tr["state"] = copy.copy(saved)
                 trial = out.copy()
                 if level <= last_swap and self._net is not None:
-                    tr.setdefault("emb", emb_in if emb_in is not None else self._embed(frame, face))
+                    if "emb" not in tr:  # once per track (setdefault would embed on every frame)
+                        tr["emb"] = emb_in if emb_in is not None else self._embed(frame, face)
                     info = None if tr["emb"] is None else _net_face(trial, face, self._net, tr["emb"], o.strength)
                     if info is None:
                         break
@@ -362,23 +363,17 @@ def _keep_lips(img: np.ndarray, orig: np.ndarray, face: Face) -> None:
 def _net_face(img: np.ndarray, face: Face, net, embedding: np.ndarray, strength: float):
     """The network's new face for one face of ``img``, in place, as the paper pastes it: the output blended
     by its own mask, within the convex hull of the landmarks. Returns (box, alpha) info or None."""
-    from ...analysis.align import align_face
-    from ...blend import alpha_box, paste_back
-    from ...eraser import work_size
+    from ...blend import paste_crop_edit
     from ...masks import feather
     from ...masks.parts import interocular
 
-    if face.interocular < 4:
-        return None
-    side = work_size(face, min_size=int(net.size), max_size=max(512, int(net.size)))
-    t = align_face(face.five_points(), side)
-    crop = t.warp(img, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR)
-    out, mask = net.run(crop, embedding, min(1.0, strength))
-    pts = t.to_crop(face.landmarks)
-    hull = np.zeros((side, side), np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(pts[:, :2]).astype(np.int32)), 1)
-    alpha = (feather(hull > 0, max(1.0, 0.05 * interocular(pts))) * mask).astype(np.float32)
-    cut = alpha_box(paste_back(img, out, alpha, t))
+    def edit(crop, pts):
+        out, mask = net.run(crop, embedding, min(1.0, strength))
+        hull = np.zeros(crop.shape[:2], np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(pts[:, :2]).astype(np.int32)), 1)
+        return out, feather(hull > 0, max(1.0, 0.05 * interocular(pts))) * mask
+
+    cut = paste_crop_edit(img, face, net.size, edit)
     return None if cut is None else _Info(*cut)
 
 

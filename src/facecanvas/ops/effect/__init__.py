@@ -41,8 +41,7 @@ class EffectOperation(Operation):
 
     def apply(self, frame: np.ndarray, faces: list[Face]) -> OpResult:
         r = self.effect.apply(frame, faces)
-        skipped = [w for w in r.warnings if w not in r.notes]
-        return OpResult(r.image, len(r.faces), skipped, details={"effect": self.effect.name}, notes=r.notes)
+        return OpResult(r.image, len(r.faces), r.warnings, details={"effect": self.effect.name}, notes=r.notes)
 
     def reset(self) -> None:
         self.effect.reset()

@@ -123,26 +123,16 @@ def aei_swap_face(out: np.ndarray, face: Face, model, embedding: np.ndarray):
     """The learned swap of one face, in place: its canonical crop through AEI-Net (and HEAR-Net when
     loaded), pasted back inside the face oval with a feathered edge. Returns a ``SwapInfo`` (None when the
     face is too small)."""
-    from ...analysis.align import align_face
-    from ...blend import alpha_box, paste_back
+    from ...blend import paste_crop_edit
     from ...masks import face_region, feather
     from ...masks.parts import interocular
     from ...swap.compose import SwapInfo
 
-    from ...eraser import work_size
+    def edit(crop, pts):
+        alpha = feather(face_region(pts, crop.shape[:2]), max(1.0, 0.06 * interocular(pts)))
+        return model.refine(crop, embedding), alpha
 
-    if face.interocular < 4:
-        return None
-    # Pasted at about the face's own resolution (the model runs at its own size inside ``refine``), so the
-    # oval's edge is drawn sharply in the image, not blown up from a small model crop.
-    side = work_size(face, min_size=int(model.size), max_size=max(512, int(model.size)))
-    t = align_face(face.five_points(), side)
-    crop = t.warp(out, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR)
-    swapped = model.refine(crop, embedding)
-    pts = t.to_crop(face.landmarks)
-    region = face_region(pts, (side, side))
-    alpha = feather(region, max(1.0, 0.06 * interocular(pts))).astype(np.float32)
-    cut = alpha_box(paste_back(out, swapped, alpha, t))
+    cut = paste_crop_edit(out, face, model.size, edit)
     return None if cut is None else SwapInfo(*cut)
 
 
