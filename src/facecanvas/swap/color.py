@@ -46,11 +46,12 @@ def lab_stats(bgr: np.ndarray, mask: np.ndarray) -> LabStats | None:
     """Robust LAB mean/std of the masked pixels: pixels more than 3 robust deviations (MAD) from the
     median in any channel are dropped first (specular highlights, stray hair, an object in front of the
     cheek). None when too few pixels."""
-    px = bgr[mask]
-    if len(px) < 30:
+    idx = np.flatnonzero(mask)
+    if len(idx) < 30:
         return None
-    if len(px) > 6000:  # statistics need no more: an even subsample
-        px = px[:: len(px) // 4000]
+    if len(idx) > 6000:  # statistics need no more: an even subsample
+        idx = idx[:: len(idx) // 4000]
+    px = bgr.reshape(-1, bgr.shape[-1])[idx]
     lab = cv2.cvtColor(px.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
     med = np.median(lab, 0)
     mad = np.median(np.abs(lab - med), 0) * 1.4826 + 1.0
@@ -68,13 +69,15 @@ def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 1
     texture's stray tints, a fringe's or a background's, into cyan or green patches). ``max_light_gain``:
     a lower cap on the lightness gain (default ``max_ratio``): a gain above 1 deepens every shadow and
     blotch the texture has."""
-    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     ratio = np.clip(dst.std / src.std, 1 / max_ratio, max_ratio).astype(np.float32)
     if max_light_gain is not None:
         ratio[0] = min(ratio[0], max(max_light_gain, 1 / max_ratio))
     # Chroma may fall all the way (a black-and-white photo gets a grey face, not a tinted one).
     ratio[1:] = np.minimum(dst.std[1:] / src.std[1:], max_chroma_gain)
-    out = lab * ratio + (dst.mean - src.mean * ratio).astype(np.float32)
+    # Per channel the map is affine in the 8-bit LAB value: a 256-entry table per channel.
+    v = np.arange(256, dtype=np.float32)[:, None]
+    lut = v * ratio + (dst.mean - src.mean * ratio).astype(np.float32)
     if strength < 1:
-        out = strength * out + (1 - strength) * lab
-    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+        lut = strength * lut + (1 - strength) * v
+    lut = np.clip(lut, 0, 255).astype(np.uint8).reshape(256, 1, 3)
+    return cv2.cvtColor(cv2.LUT(cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB), lut), cv2.COLOR_LAB2BGR)

@@ -276,13 +276,13 @@ def robust_ring(diff: np.ndarray, ring: np.ndarray, spread: float = 3.0, floor: 
 
 
 def _parser_maps(image: np.ndarray, face: Face, box, state: "TrackState | None" = None,
-                 every: int = 1) -> tuple[np.ndarray | None, np.ndarray | None]:
+                 every: int = 1, size: tuple[int, int] | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(occluder probability, face-skin probability) over ``box`` from the learned face parser, when it
     is installed (else (None, None)); the occluder map is None when nothing covers the face.
 
     The parser's answer is kept in the face's canonical frame; along a track it is refreshed every
     ``every`` frames and moved with the face in between (an occluder that moves across the face
-    lags by at most ``every - 1`` frames)."""
+    lags by at most ``every - 1`` frames). ``size``: (w, h) the box is worked on at (default: its own)."""
     parser = _face_parser()
     if parser is None:
         return None, None
@@ -294,16 +294,22 @@ def _parser_maps(image: np.ndarray, face: Face, box, state: "TrackState | None" 
         state.parser_age += 1
         occ, skin = state.parser_occ, state.parser_skin
     else:
-        lg_ = parser.logits(t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR))
-        lg_ -= lg_.max(2, keepdims=True)
-        e = np.exp(lg_)
-        total = e.sum(-1)
-        occ = e[..., list(OCCLUDER_CLASSES(fp))].sum(-1) / total
+        prob = parser.probabilities(t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR),
+                                    channels_first=True)
+        occ = prob[list(OCCLUDER_CLASSES(fp))].sum(0)
         occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1).astype(np.float32)  # only what it is sure of
-        skin = (e[..., list(fp.FACE_CLASSES)].sum(-1) / total).astype(np.float32)
+        skin = prob[list(fp.FACE_CLASSES)].sum(0).astype(np.float32)
         if state is not None:
             state.parser_occ, state.parser_skin, state.parser_age = occ, skin, 0
-    return (t.unwarp_roi(occ, box) if occ.any() else None), t.unwarp_roi(skin, box)
+    x0, y0, x1, y1 = box
+    ws, hs = size or (x1 - x0, y1 - y0)
+    # Crop -> image -> the (scaled) work frame in one warp.
+    inv = np.diag([ws / (x1 - x0), hs / (y1 - y0)]) @ (t.inverse - np.array([[0, 0, x0], [0, 0, y0]]))
+
+    def back(m):
+        return cv2.warpAffine(m, inv, (ws, hs), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    return (back(occ) if occ.any() else None), back(skin)
 
 
 def skin_ring(ring: np.ndarray, target: np.ndarray, swapped: np.ndarray, skin: LabStats | None,
@@ -324,14 +330,15 @@ def skin_ring(ring: np.ndarray, target: np.ndarray, swapped: np.ndarray, skin: L
         return ring
     sd = np.maximum(skin.std, (6.0, 2.5, 2.5)).astype(np.float32)
 
-    def like_skin(img):
-        lab = cv2.cvtColor(img[ring].reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+    def like_skin(px):
+        lab = cv2.cvtColor(px.reshape(-1, 1, 3), cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
         return (np.abs(lab - skin.mean) <= spread * sd).all(1)
 
-    ok = like_skin(np.clip(swapped, 0, 255).astype(np.uint8)) & like_skin(target)
+    t_px, s_px = target[ring], swapped[ring]
+    ok = like_skin(np.clip(s_px, 0, 255).astype(np.uint8)) & like_skin(t_px)
     # Skin against skin, both in the target's colour: a far larger difference is a strand of hair, a
     # shadow's edge or a stray spot, and a sparse ring turns each into a blob on the face.
-    ok &= (np.abs(target[ring].astype(np.float32) - swapped[ring]) <= max_diff).all(1)
+    ok &= (np.abs(t_px.astype(np.float32) - s_px) <= max_diff).all(1)
     if target_skin is not None:  # and the parser's word: pale hair or a cap can have a skin's colour
         ok &= target_skin[ring] >= 0.5
     out = np.zeros_like(ring)
@@ -375,11 +382,11 @@ def occluder_mask(target: np.ndarray, region: np.ndarray, skip: np.ndarray, lips
     needs the face parser."""
     if threshold <= 0:
         return np.zeros(region.shape, np.float32)
-    lab = cv2.cvtColor(target, cv2.COLOR_BGR2LAB).astype(np.float32)
-    lab = cv2.GaussianBlur(lab, (0, 0), max(0.8, 0.03 * iod))
+    lab = cv2.cvtColor(target, cv2.COLOR_BGR2LAB)
+    ab = cv2.GaussianBlur(np.ascontiguousarray(lab[..., 1:]).astype(np.float32), (0, 0), max(0.8, 0.03 * iod))
     sd = np.maximum(skin.std[1:], 2.5)
-    za = (lab[..., 1] - skin.mean[1]) / sd[0]
-    zb = (lab[..., 2] - skin.mean[2]) / sd[1]
+    za = (ab[..., 0] - skin.mean[1]) / sd[0]
+    zb = (ab[..., 1] - skin.mean[2]) / sd[1]
     za = np.where(lips & (za > 0), 0.0, za)  # redder lips are lips
     z = np.sqrt(za * za + zb * zb)
     hard = (z > threshold) & region & ~skip
@@ -476,10 +483,7 @@ class MeshSwapper:
         # Occluders: things in front of the target's face stay the target's.
         occ = tskin_map = odd_border = None
         if s.occlusion in ("auto", "parser"):
-            occ, tskin_map = _parser_maps(out, face, box, state, s.parser_every)
-            if k < 1:
-                occ, tskin_map = (None if m is None else cv2.resize(m, (ws, hs), interpolation=cv2.INTER_AREA)
-                                  for m in (occ, tskin_map))
+            occ, tskin_map = _parser_maps(out, face, box, state, s.parser_every, (ws, hs))
         diff = target.astype(np.float32) - swapped
         if s.skin_ring:
             # Where the border is not skin on both sides it says nothing about the tone: the membrane
@@ -530,15 +534,22 @@ class MeshSwapper:
         # The target's own eyes and inner mouth, at full resolution, moved with their (rigid) share
         # of the geometry change.
         opening = openings_mask(dst_full, box, self.target_eyes, s.keep_mouth)
-        inner = _moved_target(target_full, tgt_full[:, :2] - (x0, y0), dst_full - (x0, y0), (0, 0), opening)
+        sigma = max(0.6, 0.02 * face.interocular)
+        # Only around the openings (the blur's reach past them): a small part of the box.
+        win = _window(opening > 0, int(np.ceil(4 * sigma)) + 2)
+        inner = None if win is None else _moved_target(
+            target_full, tgt_full[:, :2] - (x0, y0), dst_full - (x0, y0), win, opening[win])
         if inner is not None:
-            hard = (opening > 0).astype(np.float32)  # all target inside (the mesh has no texture there)
-            ia = np.maximum(hard, cv2.GaussianBlur(hard, (0, 0), max(0.6, 0.02 * face.interocular)))[..., None]
-            swapped = swapped * (1 - ia) + inner.astype(np.float32) * ia
-        a3 = alpha[..., None]
-        mixed = swapped * a3 + target_full.astype(np.float32) * (1 - a3)
-        res = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
-        out[y0:y1, x0:x1] = np.where(a3 > 0, res, target_full)
+            hard = (opening[win] > 0).astype(np.float32)  # all target inside (the mesh has no texture there)
+            blur = cv2.GaussianBlur(hard, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+            ia = np.maximum(hard, blur)[..., None]
+            swapped[win] = swapped[win] * (1 - ia) + inner.astype(np.float32) * ia
+        # The alpha is 0 outside the oval: mix only over its box.
+        mwin = _window(alpha > 0, 0)
+        if mwin is not None:  # alpha 0 gives the target exactly; OpenCV's fused blend is ~7x numpy's
+            a = np.ascontiguousarray(alpha[mwin])
+            mixed = cv2.blendLinear(np.ascontiguousarray(swapped[mwin]), target_full[mwin].astype(np.float32), a, 1 - a)
+            out[y0:y1, x0:x1][mwin] = cv2.convertScaleAbs(np.maximum(mixed, 0, out=mixed))  # rounds, saturates
         if occ is not None and k < 1:
             occ = cv2.resize(occ, (w, h), interpolation=cv2.INTER_LINEAR)
         return SwapInfo(box, alpha, occ)
@@ -552,7 +563,7 @@ def _foreshortened(aff: np.ndarray, ids: np.ndarray, limit: float, blur: float) 
     if limit <= 0:
         return None
     det = np.abs(aff[:, 0, 0] * aff[:, 1, 1] - aff[:, 0, 1] * aff[:, 1, 0])
-    drawn = np.unique(ids[ids >= 0])
+    drawn = np.flatnonzero(np.bincount(ids[ids >= 0], minlength=len(det)))
     if len(drawn) < 20:
         return None
     rel = det / max(float(np.median(det[drawn])), 1e-9)
@@ -569,22 +580,33 @@ def _affines(src_pts: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> np.ndarr
     return triangle_affines(np.asarray(src_pts, np.float64), dst, tris)
 
 
-def _moved_target(target: np.ndarray, tgt2: np.ndarray, dst: np.ndarray, box, opening: np.ndarray) -> np.ndarray | None:
-    """The target's pixels for the openings, moved by the translation each opening got (eyes, lips)."""
+def _window(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
+    """The bounding box of ``mask`` grown by ``pad`` (clipped), as slices; None when it is empty."""
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    if w == 0:
+        return None
+    H, W = mask.shape[:2]
+    return slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad))
+
+
+def _moved_target(target: np.ndarray, tgt2: np.ndarray, dst: np.ndarray, win: tuple[slice, slice],
+                  opening: np.ndarray) -> np.ndarray | None:
+    """``win`` of the target (points ``tgt2`` in its frame) with the openings (``opening``, over ``win``)
+    filled by the target's pixels moved by the translation each opening got to ``dst`` (eyes, lips)."""
     if not opening.any():
         return None
-    x0, y0 = box[0], box[1]
+    y0, x0 = win[0].start, win[1].start
     h, w = opening.shape
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = np.meshgrid(np.arange(x0, x0 + w, dtype=np.float32), np.arange(y0, y0 + h, dtype=np.float32))
     mx, my = gx.copy(), gy.copy()
     moves = []
     d_r = (dst[list(lg.RIGHT_EYE)] - tgt2[list(lg.RIGHT_EYE)]).mean(0)
     d_l = (dst[list(lg.LEFT_EYE)] - tgt2[list(lg.LEFT_EYE)]).mean(0)
     d_m = (dst[list(lg.LIPS)] - tgt2[list(lg.LIPS)]).mean(0)
     if np.abs(np.concatenate([d_r, d_l, d_m])).max() < 1e-3:
-        return target
+        return target[win]
     # Which opening a pixel belongs to: the eye nearer in x for label 1, the mouth for 2.
-    cx = (dst[lg.RIGHT_IRIS[0], 0] + dst[lg.LEFT_IRIS[0], 0]) / 2 - x0
+    cx = (dst[lg.RIGHT_IRIS[0], 0] + dst[lg.LEFT_IRIS[0], 0]) / 2
     moves = [((opening == 1) & (gx < cx), d_r), ((opening == 1) & (gx >= cx), d_l), (opening == 2, d_m)]
     for m, d in moves:
         mx[m] -= d[0]

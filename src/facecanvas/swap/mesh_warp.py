@@ -108,17 +108,21 @@ class PiecewiseWarp:
         affines were made for (a pyramid level, an image box)."""
         x0, y0 = box[0], box[1]
         h, w = ids.shape
-        mx = np.full((h, w), -1.0, np.float32)
-        my = np.full((h, w), -1.0, np.float32)
-        ys, xs = np.nonzero(ids >= 0)
-        if len(ys):
-            a = affines[ids[ys, xs]]  # P x 3 x 2
-            px = (xs + x0).astype(np.float64)
-            py = (ys + y0).astype(np.float64)
-            sx = px * a[:, 0, 0] + py * a[:, 1, 0] + a[:, 2, 0]
-            sy = px * a[:, 0, 1] + py * a[:, 1, 1] + a[:, 2, 1]
-            mx[ys, xs] = (sx * src_scale - src_offset[0]).astype(np.float32)
-            my[ys, xs] = (sy * src_scale - src_offset[1]).astype(np.float32)
+        # One row of coefficients per triangle (scale and offset folded in), one more (index -1) that
+        # maps to -1; a dense gather over the box in float32 (the coordinates stay within 1e-3 px).
+        a = np.asarray(affines, np.float64)
+        coef = np.empty((len(a) + 1, 6), np.float32)
+        coef[:-1, 0], coef[:-1, 1] = a[:, 0, 0] * src_scale, a[:, 1, 0] * src_scale
+        coef[:-1, 3], coef[:-1, 4] = a[:, 0, 1] * src_scale, a[:, 1, 1] * src_scale
+        # Offsets relative to the box's corner, so the float32 products stay small.
+        coef[:-1, 2] = (a[:, 2, 0] + a[:, 0, 0] * x0 + a[:, 1, 0] * y0) * src_scale - src_offset[0]
+        coef[:-1, 5] = (a[:, 2, 1] + a[:, 0, 1] * x0 + a[:, 1, 1] * y0) * src_scale - src_offset[1]
+        coef[-1] = (0, 0, -1, 0, 0, -1)
+        c = coef[ids]  # h x w x 6 (ids -1 picks the last row)
+        xs = np.arange(w, dtype=np.float32)[None, :]
+        ys = np.arange(h, dtype=np.float32)[:, None]
+        mx = c[..., 0] * xs + c[..., 1] * ys + c[..., 2]
+        my = c[..., 3] * xs + c[..., 4] * ys + c[..., 5]
         return mx, my
 
 
