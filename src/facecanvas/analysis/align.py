@@ -94,12 +94,16 @@ class AlignTransform:
         return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
 
     def unwarp_roi(self, crop: np.ndarray, roi: tuple[int, int, int, int],
-                   interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-        """Warp a crop-space array back onto the image box ``roi`` (from ``image_roi``)."""
+                   interpolation: int = cv2.INTER_LINEAR, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Warp a crop-space array back onto the image box ``roi`` (from ``image_roi``); ``size``: (w, h)
+        to give that box (a scaled copy of it, in the same warp), by default its own."""
         x0, y0, x1, y1 = roi
         inv = self.inverse.copy()
         inv[:, 2] -= (x0, y0)
-        return cv2.warpAffine(crop, inv, (x1 - x0, y1 - y0), flags=interpolation,
+        w, h = size or (x1 - x0, y1 - y0)
+        if (w, h) != (x1 - x0, y1 - y0):
+            inv = np.diag([w / (x1 - x0), h / (y1 - y0)]) @ inv
+        return cv2.warpAffine(crop, inv, (w, h), flags=interpolation,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

@@ -26,17 +26,9 @@ import numpy as np
 from scipy.fft import dstn, idstn
 
 from ..inpaint.harmonic import downsample, relax
+from ..masks.parts import mask_box
 
 MODES = ("normal", "mixed", "gain")
-
-
-def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
-        return None
-    h, w = mask.shape
-    return (slice(max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)),
-            slice(max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)))
 
 
 def membrane(values: np.ndarray, region: np.ndarray, sweeps: int = 16) -> np.ndarray:
@@ -139,7 +131,7 @@ def poisson_blend(dst: np.ndarray, src: np.ndarray, region: np.ndarray, mode: st
     region[[0, -1], :] = False
     region[:, [0, -1]] = False
     out = dst.copy()
-    box = _bbox(region, pad=2)
+    box = mask_box(region, pad=2)
     if box is None:
         return out[..., 0] if squeeze else out
     d, s, r = dst[box], src[box], region[box]

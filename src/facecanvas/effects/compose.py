@@ -19,7 +19,7 @@ from ..blend import paste_back
 from ..blend.poisson import membrane, poisson_blend
 from ..eraser import EraseSettings, FaceErase, blank_face, kept_pixels, resolve_parser, trusted_labels, work_size
 from ..inpaint.plan_cache import PlanCache, track_key
-from ..masks import face_region, feather
+from ..masks import face_region, feather, mask_box
 from ..masks.parts import interocular
 from .geometry import Placement, anchor_point, midline_x, part_center, part_region
 from .spec import Paste, Resolved, Sticker
@@ -65,14 +65,6 @@ def _disk(r: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def _box(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    if w == 0:
-        return None
-    H, W = mask.shape
-    return slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad))
-
-
 def eye_line_roll(pts: np.ndarray) -> float:
     """Degrees (counter-clockwise as seen) that level a sticker with the eye line in the crop.
 
@@ -107,7 +99,7 @@ def _reshade_blank(canvas: np.ndarray, blank: np.ndarray, original: np.ndarray, 
     free = hole.copy()
     for r in regions:
         free &= ~r
-    box = _box(free, pad=3)
+    box = mask_box(free, pad=3)
     if box is None:
         return
     f, rest = free[box], restored[box]
@@ -181,7 +173,7 @@ def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
     """``mask`` dilated by a disk of ``radius`` px, worked out only on the box it can reach (a wide disk
     over a whole 512 px crop cost milliseconds a part)."""
     r = max(1, int(round(radius)))
-    box = _box(mask, pad=r + 1)
+    box = mask_box(mask, pad=r + 1)
     out = np.zeros(mask.shape, bool)
     if box is not None:
         out[box] = cv2.dilate(mask[box].astype(np.uint8), _disk(r)).astype(bool)
@@ -250,7 +242,7 @@ def paste_sticker_in_crop(canvas: np.ndarray, sticker: Sticker, image: StickerIm
     to_crop = sticker_to_crop(image, target, sticker.width * interocular(pts), sticker.rotate + eye_line_roll(pts))
     color, alpha = sticker_in_crop(image, to_crop, s)
     region = (alpha > 0.5) & allowed
-    box = _box(region, pad=3)
+    box = mask_box(region, pad=3)
     if box is None:
         return None
     blended = poisson_blend(canvas[box], color[box], region[box],
@@ -289,7 +281,7 @@ def _composite(canvas: np.ndarray, a: np.ndarray, erased: FaceErase | None,
     the blank's own soft edge, as one colour and one alpha, so the face is resampled once. Only the box
     under the alpha is computed (a fraction of a 512 px crop)."""
     a_blank = erased.crop_alpha if erased is not None else None
-    box = _box((a > 0) if a_blank is None else (a > 0) | (a_blank > 0), pad=3)
+    box = mask_box((a > 0) if a_blank is None else (a > 0) | (a_blank > 0), pad=3)
     base = erased.blank if erased is not None else crop
     out = base.copy()
     alpha = np.zeros_like(a)

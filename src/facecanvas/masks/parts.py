@@ -105,3 +105,13 @@ def feather(mask: np.ndarray, radius: float, soft: np.ndarray | None = None) -> 
         d[~mask.astype(bool)] = 0
     t = np.clip(d / radius, 0, 1)
     return (t * t * (3 - 2 * t)).astype(np.float32)
+
+
+def mask_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
+    """The bounding box of ``mask``'s nonzero pixels grown by ``pad`` (clipped), as (rows, cols) slices;
+    None when it is empty."""
+    x, y, w, h = cv2.boundingRect((np.asarray(mask) != 0).astype(np.uint8))
+    if w == 0:
+        return None
+    H, W = mask.shape[:2]
+    return slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad))

@@ -39,7 +39,7 @@ from ..analysis import landmark_groups as lg
 from ..analysis.align import fit_similarity
 from ..analysis.face import Face
 from ..blend.poisson import membrane, poisson_blend
-from ..masks.parts import feather
+from ..masks.parts import feather, mask_box
 from .color import LabStats, lab_stats, skin_mask, transfer
 from .mesh_warp import MESH_POINTS, PiecewiseWarp, remap, triangles
 from .source import SourceFace
@@ -301,15 +301,7 @@ def _parser_maps(image: np.ndarray, face: Face, box, state: "TrackState | None" 
         skin = prob[list(fp.FACE_CLASSES)].sum(0).astype(np.float32)
         if state is not None:
             state.parser_occ, state.parser_skin, state.parser_age = occ, skin, 0
-    x0, y0, x1, y1 = box
-    ws, hs = size or (x1 - x0, y1 - y0)
-    # Crop -> image -> the (scaled) work frame in one warp.
-    inv = np.diag([ws / (x1 - x0), hs / (y1 - y0)]) @ (t.inverse - np.array([[0, 0, x0], [0, 0, y0]]))
-
-    def back(m):
-        return cv2.warpAffine(m, inv, (ws, hs), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-    return (back(occ) if occ.any() else None), back(skin)
+    return (t.unwarp_roi(occ, box, size=size) if occ.any() else None), t.unwarp_roi(skin, box, size=size)
 
 
 def skin_ring(ring: np.ndarray, target: np.ndarray, swapped: np.ndarray, skin: LabStats | None,
@@ -536,7 +528,7 @@ class MeshSwapper:
         opening = openings_mask(dst_full, box, self.target_eyes, s.keep_mouth)
         sigma = max(0.6, 0.02 * face.interocular)
         # Only around the openings (the blur's reach past them): a small part of the box.
-        win = _window(opening > 0, int(np.ceil(4 * sigma)) + 2)
+        win = mask_box(opening > 0, int(np.ceil(4 * sigma)) + 2)
         inner = None if win is None else _moved_target(
             target_full, tgt_full[:, :2] - (x0, y0), dst_full - (x0, y0), win, opening[win])
         if inner is not None:
@@ -545,7 +537,7 @@ class MeshSwapper:
             ia = np.maximum(hard, blur)[..., None]
             swapped[win] = swapped[win] * (1 - ia) + inner.astype(np.float32) * ia
         # The alpha is 0 outside the oval: mix only over its box.
-        mwin = _window(alpha > 0, 0)
+        mwin = mask_box(alpha > 0)
         if mwin is not None:  # alpha 0 gives the target exactly; OpenCV's fused blend is ~7x numpy's
             a = np.ascontiguousarray(alpha[mwin])
             mixed = cv2.blendLinear(np.ascontiguousarray(swapped[mwin]), target_full[mwin].astype(np.float32), a, 1 - a)
@@ -578,15 +570,6 @@ def _affines(src_pts: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> np.ndarr
     from .mesh_warp import triangle_affines
 
     return triangle_affines(np.asarray(src_pts, np.float64), dst, tris)
-
-
-def _window(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
-    """The bounding box of ``mask`` grown by ``pad`` (clipped), as slices; None when it is empty."""
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    if w == 0:
-        return None
-    H, W = mask.shape[:2]
-    return slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad))
 
 
 def _moved_target(target: np.ndarray, tgt2: np.ndarray, dst: np.ndarray, win: tuple[slice, slice],

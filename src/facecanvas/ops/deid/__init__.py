@@ -204,7 +204,7 @@ class DeidOperation(Operation):
                     label = f"image{self._calls}:face{i + 1}"
                 seed, person = (None, None) if is_except else self._seed_for(emb_in)
                 tr = {"seed": seed, "person": person, "level": 0 if person is None else self.registry.levels[person],
-                      "state": TrackState(), "except": is_except, "label": label}
+                      "state": TrackState(), "except": is_except, "label": label, "ref": emb_in, "ref_age": 0}
                 if tid >= 0:
                     self._tracks[tid] = tr
             if tid >= 0:
@@ -221,13 +221,8 @@ class DeidOperation(Operation):
                 continue
             tr["age"] = tr.get("age", -1) + 1
             check = o.verify and (tid < 0 or tr["age"] % o.verify_every == 0)
-            if check and emb_in is None and tid >= 0 and tr.get("ref") is not None \
-                    and tr["age"] - tr["ref_age"] < REFERENCE_EVERY:
-                emb_in = tr["ref"]  # the person's own face a few frames ago: one SFace run per check, not two
             if check and emb_in is None:
-                emb_in = self._embed(frame, face)
-            if tid >= 0 and emb_in is not None and emb_in is not tr.get("ref"):
-                tr["ref"], tr["ref_age"] = emb_in, tr["age"]
+                emb_in = self._reference(tr, frame, face) if tid >= 0 else self._embed(frame, face)
             res, info, sim = None, None, None
             # levels 0..last_swap put on an identity (the network: one); the next is the fallback
             last_swap = 0 if self._net is not None else ALTERNATIVES
@@ -289,6 +284,13 @@ class DeidOperation(Operation):
             del self._tracks[k]
         details = {"deid": frame_stats}
         return OpResult(out, done, skipped, details, mask_of=lambda: _mask(frame.shape, boxes))
+
+    def _reference(self, tr: dict, frame: np.ndarray, face: Face):
+        """The track's input embedding that outputs are checked against: the person's own face at most
+        ``REFERENCE_EVERY`` frames ago (one SFace run per check, not two), else embedded now."""
+        if tr["ref"] is None or tr["age"] - tr["ref_age"] >= REFERENCE_EVERY:
+            tr["ref"], tr["ref_age"] = self._embed(frame, face), tr["age"]
+        return tr["ref"]
 
     def _similarity(self, img, face, emb_in):
         e = self._embed(img, face)
