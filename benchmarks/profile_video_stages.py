@@ -10,6 +10,10 @@ Clips (made from ../shared/data into out/profile_video/, never committed):
 - stage3: 640x360, a slow pan and zoom over a group photo (wild/simswap/multi_people.jpg): 3 faces, 58-86 px;
 - dfdc360: the DFDC 1080p room scene (videos/dfdc) scaled to 640x360: one 44 px face.
 Figures depend on the machine's load (printed); compare runs made side by side.
+
+``--vs-deface N``: then N pairs of whole runs per clip, start-up included, taken in turn (ours, deface, ours,
+...): `facecanvas erase CLIP` against deface's own CLI (benchmarks/setup_deface.sh), the median of the
+pairs' wall-time ratios printed (the issue's "x deface in one run").
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ def scaled_clip(src: Path, dst: Path, size=(640, 360)) -> Path:
     return dst
 
 
-def profile(clip: Path, frames: int) -> None:
+def profile(clip: Path, frames: int, mesh_every: int | None = None, warmup: int = 15) -> None:
+    import facecanvas.eraser as eraser
     import facecanvas.ops.erase as erase_op
     from facecanvas.media.video_io import VideoReader, probe
     from facecanvas.ops import build
@@ -75,24 +80,44 @@ def profile(clip: Path, frames: int) -> None:
 
     T, C = defaultdict(float), defaultdict(int)
 
+    live = [False]  # timings start after the warm-up frames (imports, graphs and sessions built)
+
     def timed(fn, key):
         def w(*a, **k):
             t = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
-                T[key] += time.perf_counter() - t
-                C[key] += 1
+                if live[0]:
+                    T[key] += time.perf_counter() - t
+                    C[key] += 1
+        return w
+
+    def counted(fn, key):
+        def w(*a, **k):
+            out = fn(*a, **k)
+            C[key] += live[0] and out is not None
+            return out
         return w
 
     op = build("erase", video=True)
-    proc = make_processor(op, TrackingOptions())
+    proc = make_processor(op, TrackingOptions(mesh_every=mesh_every))
     proc.tracker.detector.detect = timed(proc.tracker.detector.detect, "detect (full frame)")
     proc.tracker.landmarker.landmarks = timed(proc.tracker.landmarker.landmarks, "mesh (per face)")
     erase_op.erase_face = timed(erase_op.erase_face, "erase (per face: fill + paste)")
-    n = faces = 0
-    c0, t0 = time.process_time(), time.perf_counter()
+    if hasattr(eraser, "_blank_again"):  # (absent before the kept blank faces: for before/after runs)
+        eraser._blank_again = counted(eraser._blank_again, "blank reused")
+    n = faces = seen = 0
+    c0 = t0 = 0.0
     for fr in VideoReader(clip, info=probe(clip)):
+        seen += 1
+        if seen == warmup + 1:
+            live[0] = True
+            c0, t0 = time.process_time(), time.perf_counter()
+        if not live[0]:
+            chosen = proc.track(fr.bgr, fr.time)
+            proc.apply(fr.bgr, chosen)
+            continue
         t = time.perf_counter()
         chosen = proc.track(fr.bgr, fr.time)
         T["track (all)"] += time.perf_counter() - t
@@ -105,19 +130,51 @@ def profile(clip: Path, frames: int) -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     proc.tracker.close()
     st = proc.tracker.stats
-    print(f"\n{clip.name}: {n} frames, {faces / n:.2f} faces/frame; {n / wall:.1f} fps, CPU {1000 * cpu / n:.1f} ms/frame "
-          f"(load {os.getloadavg()[0]:.1f})")
+    print(f"\n{clip.name} (--mesh-every {mesh_every or 'auto'}): {n} frames after {warmup} warm-up frames, {faces / n:.2f} "
+          f"faces/frame; {n / wall:.1f} fps, CPU {1000 * cpu / n:.1f} ms/frame (load {os.getloadavg()[0]:.1f})")
     for k in ("detect (full frame)", "mesh (per face)", "track (all)", "erase (per face: fill + paste)", "op (all)"):
         calls = C[k] or n
         print(f"  {k:32s} {1000 * T[k] / n:7.1f} ms/frame  {calls:5d} calls  {1000 * T[k] / calls:6.1f} ms/call")
     print(f"  MediaPipe graphs built {getattr(proc.tracker.landmarker, 'built', '?')}, detections run "
-          f"{st.detections_run}, tracks started {st.tracks_started}")
+          f"{st.detections_run}, tracks started {st.tracks_started}, flow steps {st.flow_steps}, blank faces "
+          f"reused {C['blank reused']} of {C['erase (per face: fill + paste)']}")
+
+
+def vs_deface(clip: Path, pairs: int) -> None:
+    import statistics
+    import subprocess
+
+    deface = REPO / ".venv-deface" / "bin" / "deface"
+    if not deface.exists():
+        print("  (deface not installed: bash benchmarks/setup_deface.sh)")
+        return
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    ours = [sys.executable, "-m", "facecanvas.cli.main", "erase", str(clip), "-o", str(OUT / f"{clip.stem}_erase.mp4"),
+            "--overwrite", "--no-progress"]
+    theirs = [str(deface), str(clip), "-o", str(OUT / f"{clip.stem}_deface.mp4")]
+
+    def wall(cmd) -> float:
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        return time.perf_counter() - t
+
+    a, b = [], []
+    for _ in range(pairs):
+        a.append(wall(ours))
+        b.append(wall(theirs))
+    ratios = [y / x for x, y in zip(a, b)]
+    print(f"  whole runs, start-up included ({pairs} pairs, in turn): facecanvas erase {statistics.median(a):.2f} s, "
+          f"deface {statistics.median(b):.2f} s; facecanvas is {statistics.median(ratios):.2f}x deface's speed "
+          f"(pairs {min(ratios):.2f}-{max(ratios):.2f})")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clips", nargs="*", type=Path)
-    ap.add_argument("--frames", type=int, default=90)
+    ap.add_argument("--frames", type=int, default=90, help="frames timed (after the warm-up)")
+    ap.add_argument("--warmup", type=int, default=15, help="frames run first, untimed")
+    ap.add_argument("--vs-deface", type=int, default=0, metavar="N", help="then N pairs of whole CLI runs against deface")
+    ap.add_argument("--mesh-every", type=int, default=None, help="default: the tracker's own choice")
     args = ap.parse_args()
     from facecanvas.cli.main import _quiet_native_logs
 
@@ -135,7 +192,9 @@ def main() -> int:
         if not clips[1].exists():
             scaled_clip(dfdc, clips[1])
     for clip in clips:
-        profile(clip, args.frames)
+        profile(clip, args.frames, args.mesh_every, args.warmup)
+        if args.vs_deface:
+            vs_deface(clip, args.vs_deface)
     return 0
 
 

@@ -39,6 +39,8 @@ def _two_frames(op, bgr, face, track_id, monkeypatch):
 
     fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face)}
     tracked = TrackedFace(**fields, track_id=track_id)  # as the tracker gives it
+    # The plan itself, not the whole blank face kept (tested below).
+    (op._plans if hasattr(op, "_plans") else op.effect._plans).result_age = 0
     first = op(bgr, [tracked])
     calls = []
     real = fills_mod.plan_clone
@@ -87,3 +89,55 @@ def test_video_op_works_a_small_face_at_the_plan_size_and_still_reuses_the_plan(
     changed = np.any(second != frame, axis=2)
     x0, y0, x1, y1 = (int(v) for v in face.box)
     assert changed.any() and not changed[: max(0, y0 - 40)].any()
+
+
+def _tracked(face, track_id=2, landmarks=None):
+    from facecanvas.analysis.track import TrackedFace
+
+    fields = {f.name: getattr(face, f.name) for f in dataclasses.fields(face)}
+    if landmarks is not None:
+        fields["landmarks"] = landmarks
+    return TrackedFace(**fields, track_id=track_id)
+
+
+def _count_kept(monkeypatch):
+    import facecanvas.eraser as er
+
+    used = []
+    real = er._blank_again
+    monkeypatch.setattr(er, "_blank_again", lambda *a: (lambda r: used.append(r is not None) or r)(real(*a)))
+    return used
+
+
+def test_a_still_face_gets_its_blank_face_again_for_a_few_frames(astronaut_bgr, astronaut_face, monkeypatch):
+    op = build("erase", video=True)
+    used = _count_kept(monkeypatch)
+    outs = [op(astronaut_bgr, [_tracked(astronaut_face)]) for _ in range(op._plans.result_age + 2)]
+    # The first frame is made, the next result_age are the kept one, then one is made afresh.
+    assert used == [False] + [True] * op._plans.result_age + [False]
+    assert all(np.array_equal(outs[0], o) for o in outs)
+
+
+def test_the_kept_blank_face_follows_the_light_and_is_dropped_for_a_new_shape(astronaut_bgr, astronaut_face,
+                                                                             monkeypatch):
+    from facecanvas.analysis.landmark_groups import LIPS
+    from facecanvas.eraser import SAME_LIGHT
+
+    op = build("erase", video=True)
+    used = _count_kept(monkeypatch)
+    first = op(astronaut_bgr, [_tracked(astronaut_face)])
+    mask = np.any(first != astronaut_bgr, axis=2)
+    # A little brighter: the kept fill is shifted by the skin's change around it.
+    lighter = cv2.add(astronaut_bgr, np.full_like(astronaut_bgr, 4))
+    out = op(lighter, [_tracked(astronaut_face)])
+    assert used[-1] is True
+    gain = out[mask].astype(float).mean() - first[mask].astype(float).mean()
+    assert 3.0 < gain < 5.0, gain
+    # Much brighter (a new light): made afresh.
+    op(cv2.add(astronaut_bgr, np.full_like(astronaut_bgr, int(SAME_LIGHT) + 6)), [_tracked(astronaut_face)])
+    assert used[-1] is False
+    # The mouth opened (its lower lip moved): made afresh, even on the same picture.
+    lms = np.array(astronaut_face.landmarks, np.float32)
+    lms[list(LIPS[1:10]), 1] += 0.1 * astronaut_face.interocular
+    op(astronaut_bgr, [_tracked(astronaut_face, landmarks=lms)])
+    assert used[-1] is False

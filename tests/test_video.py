@@ -172,6 +172,60 @@ def test_flow_step_follows_a_shift_and_refuses_a_different_picture(astronaut_bgr
     assert FlowStep(gray, noise).move(lms, astronaut_face.interocular) is None
 
 
+def test_flow_step_refuses_a_mouth_that_moved_on_a_still_head(astronaut_bgr, astronaut_face):
+    """The lips leaving the head's motion (a mouth opening between mesh frames) sends the track to the mesh."""
+    from facecanvas.analysis.flow import FlowStep
+    from facecanvas.analysis.landmark_groups import INNER_LIPS, LIPS
+
+    gray = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY)
+    lms = np.asarray(astronaut_face.landmarks, np.float32)
+    lips = lms[list(LIPS + INNER_LIPS), :2]
+    (x0, y0), (x1, y1) = lips.min(0).astype(int) - 6, lips.max(0).astype(int) + 6
+    drop = int(round(0.12 * astronaut_face.interocular))
+    moved = gray.copy()
+    moved[y0 + drop:y1 + drop, x0:x1] = gray[y0:y1, x0:x1]  # the mouth, lowered; the head stays
+    assert FlowStep(gray, moved).move(lms, astronaut_face.interocular) is None
+    assert FlowStep(gray, gray.copy()).move(lms, astronaut_face.interocular) is not None
+
+
+def test_mesh_runs_every_frame_with_two_faces_and_every_third_with_more(detector):
+    """The default (mesh_every None): the mesh on every frame while one or two faces are tracked; with
+    three or more, on every third frame, the others moved by the flow."""
+    from facecanvas.analysis.track import AUTO_MESH_EVERY
+
+    for faces, expect_flow in ((2, False), (3, True)):
+        frames = moving_face_frames(16, size=(960, 360), faces=faces)
+        with FaceTracker(detector) as tracker:
+            got = [tracker.update(f, i / 25) for i, f in enumerate(frames)]
+        assert all(len(g) == faces for g in got[1:]), [len(g) for g in got]
+        if expect_flow:
+            # (a track's first frame, and any the flow is unsure of, go to the mesh)
+            assert tracker.stats.flow_steps >= faces * len(frames) * (AUTO_MESH_EVERY - 1) / AUTO_MESH_EVERY / 2
+        else:
+            assert tracker.stats.flow_steps == 0
+
+
+def test_track_assignment_equals_the_hungarian_one():
+    from scipy.optimize import linear_sum_assignment
+
+    from facecanvas.analysis.track import _assign
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        cost = rng.uniform(0.5, 1.0, (rng.integers(1, 5), rng.integers(1, 5)))
+        cost[rng.random(cost.shape) < 0.6] = 1.0  # most pairs do not overlap at all
+        ref = {(int(t), int(d)) for t, d in zip(*linear_sum_assignment(cost)) if cost[t, d] < 0.8}
+        assert {(t, d) for t, d in _assign(cost) if cost[t, d] < 0.8} == ref
+
+
+def test_mediapipe_is_imported_without_matplotlib():
+    code = ("import sys; from facecanvas.analysis.mp_import import import_mediapipe; mp = import_mediapipe(); "
+            "assert 'matplotlib' not in sys.modules; mp.solutions.face_mesh.FaceMesh().close(); "
+            "import matplotlib.pyplot as plt; assert callable(plt.figure); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
 def test_missed_face_is_held_then_found_with_the_same_id(detector):
     frames = moving_face_frames(45, empty_frames=6, occlude=(30, 33))
     with FaceTracker(detector) as tracker:

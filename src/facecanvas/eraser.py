@@ -134,6 +134,11 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     planned = isinstance(fill, PlannedFill)
     plan_size = min(settings.plan_size, out_size) if planned else out_size
     points5 = face.five_points()
+    cached = plans is not None and key is not None
+    if cached:
+        again = _blank_again(image, face, out_size, plans.result(key))
+        if again is not None:
+            return again
     plan_tf = align_face(points5, plan_size)
     # A plan crop below the pasted size only carries shading: linear is enough there.
     crop = plan_tf.warp(image, _interpolation(plan_tf, plan_size < out_size))
@@ -147,7 +152,6 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     labels = None if native is None else _resize_labels(native, plan_size)
     hole, masks, source, known, edge, feather_px, soft, plan_image = _plan_masks(
         crop, plan_tf.to_crop(face.landmarks), settings.parts, labels, settings.remove_glasses)
-    cached = plans is not None and key is not None
     if plan_size == out_size and not cached:
         out_tf, out_crop = plan_tf, crop
         alpha = feather(hole, feather_px, soft)
@@ -174,7 +178,61 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
         hole = alpha > 0
         masks = {name: _resize_mask(m, out_size) for name, m in masks.items()}
         filled = fill.render(out_crop, hole, plan)
-    return FaceErase(face, out_tf, masks, hole, None, out_crop, filled, alpha, labels=native)
+    done = FaceErase(face, out_tf, masks, hole, None, out_crop, filled, alpha, labels=native)
+    if cached:
+        plans.store_result(key, _Kept.of(done))
+    return done
+
+
+# A tracked face whose shape in the aligned crop has not changed gets its last blank face again (the fill
+# follows the head through the alignment), for at most PlanCache.result_age frames in a row. Only the
+# hole's pixels are taken over, shifted by the change of the skin's colour just around the hole.
+SAME_SHAPE = 0.025  # interocular units: the largest move of any landmark in the aligned crop
+SAME_LIGHT = 6.0  # levels: a larger change of the skin's mean colour around the hole is a new light
+
+
+@dataclass
+class _Kept:
+    """A blank face kept for the next frames of its track."""
+
+    done: FaceErase
+    points: np.ndarray  # (478, 2) landmarks in the crop
+    fill: np.ndarray  # (n, 3) float32: the blank's pixels in the hole
+    ring: np.ndarray  # crop bool: skin just outside the hole, where the colour change is read
+    ring_mean: np.ndarray  # (3,) its mean colour in the kept crop
+    uses: int = 0
+
+    @classmethod
+    def of(cls, done: FaceErase) -> "_Kept":
+        pts = done.transform.to_crop(done.face.landmarks)[:, :2].astype(np.float32)
+        px = max(2, int(round(0.04 * interocular(pts))))
+        ring = cv2.dilate(done.hole.astype(np.uint8), _disk(px)).astype(bool) & ~done.hole
+        if done.labels is not None:  # what stays on top (hair, glasses) does not say how the skin is lit
+            ring &= ~kept_pixels(done.labels, ring.shape[0])
+        return cls(done, pts, done.blank[done.hole].astype(np.float32), ring, _mean(done.crop, ring))
+
+
+def _mean(crop: np.ndarray, where: np.ndarray) -> np.ndarray:
+    return np.array(cv2.mean(crop, where.astype(np.uint8))[:3], np.float32) if where.any() else np.zeros(3, np.float32)
+
+
+def _blank_again(image: np.ndarray, face: Face, out_size: int, kept: _Kept | None) -> FaceErase | None:
+    """The kept blank face on this frame (``FaceErase`` of this frame's crop), or None when it may not serve."""
+    if kept is None or kept.done.crop.shape[0] != out_size or not kept.ring.any():
+        return None
+    tf = align_face(face.five_points(), out_size)
+    pts = tf.to_crop(face.landmarks)[:, :2]
+    if np.abs(pts - kept.points).max() > SAME_SHAPE * interocular(pts):
+        return None
+    crop = tf.warp(image, _interpolation(tf))
+    shift = _mean(crop, kept.ring) - kept.ring_mean
+    if np.abs(shift).max() > SAME_LIGHT:
+        return None
+    kept.uses += 1
+    blank = crop.copy()
+    blank[kept.done.hole] = np.clip(kept.fill + shift + 0.5, 0, 255).astype(np.uint8)
+    d = kept.done
+    return FaceErase(face, tf, d.masks, d.hole, None, crop, blank, d.crop_alpha, labels=d.labels)
 
 
 def erase_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSettings(),

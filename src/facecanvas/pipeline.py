@@ -39,9 +39,10 @@ class AnalysisOptions(Options):
 class TrackingOptions(AnalysisOptions):
     detect_every: int = option(10, "run the full face detector every N frames; faces are tracked in between",
                                min=1, max=10000)
-    mesh_every: int = option(1, "run the 478-point face mesh on a tracked face every N frames; in between its "
-                             "landmarks follow the head by optical flow (faster with many faces; the expression "
-                             "updates only on mesh frames)", min=1, max=10, metavar="N")
+    mesh_every: int | None = option(None, "run the 478-point face mesh on a tracked face every N frames; in between "
+                                    "its landmarks follow the head by optical flow while the lips and lids move with "
+                                    "it (a moving mouth runs the mesh at once). Default: every frame with one or two "
+                                    "faces, every 3rd with more", min=1, max=10, metavar="N")
     largest: bool = option(False, "only the largest face in each frame")
     match: str | None = option(None, "only faces of the person in this photo (its largest face), by SFace "
                                "face recognition", metavar="PHOTO")

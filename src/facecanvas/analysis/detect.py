@@ -76,7 +76,8 @@ class MediaPipeDetector:
     """MediaPipe BlazeFace full-range model: fast, but it misses faces smaller than about 1/12 of the image."""
 
     def __init__(self, score_threshold: float = 0.5, max_side: int = 1600):
-        import mediapipe as mp
+        from .mp_import import import_mediapipe
+        mp = import_mediapipe()
 
         self._det = mp.solutions.face_detection.FaceDetection(model_selection=1,
                                                               min_detection_confidence=score_threshold)

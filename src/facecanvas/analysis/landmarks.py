@@ -38,7 +38,8 @@ class FaceMeshLandmarker:
     """Wraps ``mp.solutions.face_mesh.FaceMesh(refine_landmarks=True)`` in static-image mode."""
 
     def __init__(self, min_confidence: float = 0.3):
-        import mediapipe as mp
+        from .mp_import import import_mediapipe
+        mp = import_mediapipe()
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=3, refine_landmarks=True,

@@ -85,7 +85,8 @@ class TrackingLandmarker:
             if self._idle:
                 mesh = self._idle.pop()
             else:
-                import mediapipe as mp
+                from .mp_import import import_mediapipe
+                mp = import_mediapipe()
 
                 mesh = mp.solutions.face_mesh.FaceMesh(
                     static_image_mode=False, max_num_faces=1, refine_landmarks=True,

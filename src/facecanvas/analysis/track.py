@@ -47,8 +47,14 @@ class TrackerConfig:
     async_detect: bool = False
     max_faces: int | None = None
     # Run the face mesh on a track every N frames; in between its landmarks follow the head by sparse
-    # optical flow (analysis/flow.py: ~1 ms against the mesh's 4-9 ms a face), the expression held.
-    mesh_every: int = 1
+    # optical flow (analysis/flow.py: well under 1 ms against the mesh's 6-9 ms a face), as long as the
+    # lips and lids move with the head. None: 1 while at most AUTO_FEW_FACES faces are tracked, else
+    # AUTO_MESH_EVERY (several faces a frame is where the mesh's cost adds up).
+    mesh_every: int | None = None
+
+
+AUTO_FEW_FACES = 2
+AUTO_MESH_EVERY = 3
 
 
 @dataclass
@@ -112,7 +118,7 @@ class FaceTracker:
         self._hist: np.ndarray | None = None
         self._pool = None
         self._pending = None  # Future of an asynchronous detection
-        self._gray: np.ndarray | None = None  # the previous frame, for the flow steps (mesh_every > 1)
+        self._gray: np.ndarray | None = None  # the previous frame, for the flow steps (mesh every > 1 frame)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -167,14 +173,17 @@ class FaceTracker:
         # 1. Follow every track from its previous landmarks: the mesh, or between mesh frames the flow.
         lost = False
         step = None
-        if cfg.mesh_every > 1:
+        every = cfg.mesh_every or (1 if len(self._tracks) <= AUTO_FEW_FACES else AUTO_MESH_EVERY)
+        if every > 1:
             gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
             if self._gray is not None and self._gray.shape == gray.shape:
                 step = FlowStep(self._gray, gray)
             self._gray = gray
+        else:
+            self._gray = None
         for tr in self._tracks:
             lms = None
-            if step is not None and tr.missed == 0 and tr.since_mesh < cfg.mesh_every - 1:
+            if step is not None and tr.missed == 0 and tr.since_mesh < every - 1:
                 lms = step.move(tr.raw, _scale(tr.raw))
             if lms is not None:
                 tr.since_mesh += 1
@@ -234,10 +243,8 @@ class FaceTracker:
         boxes = [landmark_box(tr.raw) for tr in self._tracks]
         used: set[int] = set()
         if dets and boxes:
-            from scipy.optimize import linear_sum_assignment  # here: scipy.optimize costs 0.4 s at start-up
-
             cost = np.array([[1.0 - iou(b, d.box) for d in dets] for b in boxes])
-            for ti, di in zip(*linear_sum_assignment(cost)):
+            for ti, di in _assign(cost):
                 if cost[ti, di] < 0.8:  # IoU > 0.2: the same face
                     used.add(di)
                     tr = self._tracks[ti]
@@ -262,6 +269,18 @@ class FaceTracker:
             else:
                 self.landmarker.drop(tr.id)
         self._tracks = sorted(keep, key=lambda tr: tr.id)
+
+
+def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
+    """Track-detection pairs of least total cost (Hungarian). Where every track overlaps at most one
+    detection and every detection at most one track (IoU > 0.2, nearly every frame), those pairs are the
+    answer and scipy.optimize, ~0.5 s to import, is not needed."""
+    near = cost < 0.8
+    if (near.sum(0) <= 1).all() and (near.sum(1) <= 1).all():
+        return [(int(t), int(d)) for t, d in zip(*np.nonzero(near))]
+    from scipy.optimize import linear_sum_assignment
+
+    return [(int(t), int(d)) for t, d in zip(*linear_sum_assignment(cost))]
 
 
 def _scale(lms: np.ndarray) -> float:
