@@ -53,9 +53,12 @@ def test_video_op_reuses_the_plan_and_changes_only_the_mask(astronaut_bgr, astro
     first, second, planned = _two_frames(build("erase", video=True), astronaut_bgr, astronaut_face, 3, monkeypatch)
     assert planned == 0, "the second frame of the same track must reuse the first frame's plan"
     assert np.array_equal(first, second)  # same frame in, same frame out: the grain does not re-roll
-    mask = erase(astronaut_bgr, faces=[astronaut_face], max_size=256).mask > 0
+    mask = erase(astronaut_bgr, faces=[astronaut_face], max_size=256).mask
+    # A track's fill covers the hole its plan was made for: the photo's, grown by the cache's margin
+    # (2 px of the 128 px plan: a few px here).
+    grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13))) > 0
     changed = np.any(second != astronaut_bgr, axis=2)
-    assert changed.any() and not changed[~mask].any()
+    assert changed.any() and not changed[~grown].any()
     # The one-off photo path plans afresh and matches the video op's first frame.
     photo = astronaut_bgr.copy()
     erase_face(photo, astronaut_face, EraseSettings(max_size=256))

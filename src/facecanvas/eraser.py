@@ -163,10 +163,17 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
         # (Also at the plan's own size when a video track can reuse the plan on its next frames.)
         plan = plans.reuse(key, hole) if cached else None
         if plan is None:
-            grown = plans.grow(hole) if cached else hole
+            # (Grown by the cache's margin, but not into kept parts or what stays on top.)
+            grown = plans.grow(hole) & (edge | hole) if cached else hole
             plan = fill.plan(plan_image, grown, source, known, edge)
             if cached:
                 plans.store(key, plan, grown)
+        if cached:
+            # The fill covers the hole it was planned for. Its edge is matched to the pixels around that
+            # hole; on a smaller one the margin of skin left in between (darker near the parts) would show
+            # as a thin dark outline of the eyes, nose and mouth.
+            hole = plans.planned_hole(key)
+            soft = None if soft is None else soft & ~hole
         if plan_size == out_size:
             out_tf, out_crop = plan_tf, crop
         else:

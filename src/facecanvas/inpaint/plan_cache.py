@@ -61,6 +61,10 @@ class PlanCache:
     def store(self, key: Hashable, plan: ClonePlan, planned_hole: np.ndarray) -> None:
         self._entries[key] = _Entry(plan, planned_hole)
 
+    def planned_hole(self, key: Hashable) -> np.ndarray:
+        """The hole the stored plan for ``key`` was made for (what it fills)."""
+        return self._entries[key].hole
+
     def labels(self, key: Hashable, compute):
         """The face parser's labels for ``key``: ``compute()``'s result, reused for up to ``labels_age`` more
         frames (labels live in the aligned crop, where a tracked face barely moves; a hand that comes in
