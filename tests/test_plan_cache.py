@@ -144,3 +144,17 @@ def test_the_kept_blank_face_follows_the_light_and_is_dropped_for_a_new_shape(as
     lms[list(LIPS[1:10]), 1] += 0.1 * astronaut_face.interocular
     op(astronaut_bgr, [_tracked(astronaut_face, landmarks=lms)])
     assert used[-1] is False
+
+
+def test_a_tracked_face_fills_the_whole_hole_its_plan_was_made_for(astronaut_bgr, astronaut_face):
+    """The plan's edge is matched to the skin around the (grown) hole it was made for; filling less would
+    leave the skin in between as a thin dark outline of the parts."""
+    from facecanvas.eraser import blank_face
+
+    plans = PlanCache(result_age=0)
+    done = blank_face(astronaut_bgr, _tracked(astronaut_face), EraseSettings(max_size=256, parser=None), plans, 2)
+    s = done.blank.shape[0]
+    planned = cv2.resize(plans.planned_hole(2).astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST) > 0
+    own = erase_face(astronaut_bgr.copy(), astronaut_face, EraseSettings(max_size=256, parser=None)).hole
+    assert planned.sum() > own.sum() * 1.05  # the margin is there to be filled
+    assert (done.crop_alpha[planned] > 0).mean() > 0.98
