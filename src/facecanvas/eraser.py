@@ -135,6 +135,7 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     plan_size = min(settings.plan_size, out_size) if planned else out_size
     points5 = face.five_points()
     cached = plans is not None and key is not None
+    on_top = None  # out-size bool: what the parser keeps on top of the edit
     if cached:
         again = _blank_again(image, face, out_size, plans.result(key))
         if again is not None:
@@ -181,13 +182,14 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
             out_crop = out_tf.warp(image, _interpolation(out_tf))
         alpha = cv2.resize(feather(hole, feather_px, soft), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
         if native is not None:  # what stays on top is cut at the parser's resolution, not the plan's
-            alpha[kept_pixels(native, out_size, settings.remove_glasses)] = 0
+            on_top = kept_pixels(native, out_size, settings.remove_glasses)
+            alpha[on_top] = 0
         hole = alpha > 0
         masks = {name: _resize_mask(m, out_size) for name, m in masks.items()}
         filled = fill.render(out_crop, hole, plan)
     done = FaceErase(face, out_tf, masks, hole, None, out_crop, filled, alpha, labels=native)
     if cached:
-        plans.store_result(key, _Kept.of(done))
+        plans.store_result(key, _Kept.of(done, on_top))
     return done
 
 
@@ -210,12 +212,13 @@ class _Kept:
     uses: int = 0
 
     @classmethod
-    def of(cls, done: FaceErase) -> "_Kept":
+    def of(cls, done: FaceErase, on_top: np.ndarray | None = None) -> "_Kept":
+        """``on_top``: what stays on top of the edit (hair, glasses), which does not say how the skin is lit."""
         pts = done.transform.to_crop(done.face.landmarks)[:, :2].astype(np.float32)
         px = max(2, int(round(0.04 * interocular(pts))))
         ring = cv2.dilate(done.hole.astype(np.uint8), _disk(px)).astype(bool) & ~done.hole
-        if done.labels is not None:  # what stays on top (hair, glasses) does not say how the skin is lit
-            ring &= ~kept_pixels(done.labels, ring.shape[0])
+        if on_top is not None:
+            ring &= ~on_top
         return cls(done, pts, done.blank[done.hole].astype(np.float32), ring, _mean(done.crop, ring))
 
 
