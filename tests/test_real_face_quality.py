@@ -97,6 +97,70 @@ def test_a_parser_that_fails_is_not_trusted(astronaut_bgr, astronaut_face):
     assert done.labels is None and (done.alpha > 0).sum() > 1000
 
 
+def _valley_depth(bgr, face, parts=("mouth", "nose"), q=99):
+    """The q-th percentile, within 0.35 iod of ``parts`` in the inner face, of how far the skin's lightness
+    lies below its broad shading: folds and creases (a dent in a blank face) score high, flat skin near 0."""
+    from facecanvas.inpaint.harmonic import masked_blur
+    from facecanvas.masks import face_region
+    from facecanvas.masks.parts import interocular
+
+    s = 256
+    t = align_face(face.five_points(), s)
+    pts = t.to_crop(face.landmarks)
+    iod = interocular(pts)
+    disk = lambda d: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(d) | 1,) * 2)  # noqa: E731
+    oval = face_region(pts, (s, s))
+    inner = cv2.erode(oval.astype(np.uint8), disk(0.3 * iod)).astype(bool)
+    core = np.any([m for m in part_masks(pts, (s, s), parts, dilation_scale=0.0).values()], axis=0)
+    ring = cv2.dilate(core.astype(np.uint8), disk(0.7 * iod)).astype(bool) & inner
+    light = cv2.cvtColor(t.warp(bgr, cv2.INTER_LINEAR), cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+    fine = cv2.GaussianBlur(light, (0, 0), 0.03 * iod)
+    return float(np.percentile((masked_blur(light, oval, 0.25 * iod) - fine)[ring], q))
+
+
+def test_no_dents_where_smile_folds_met_the_mouth(astronaut_bgr, astronaut_face):
+    # Her smile folds lay in the margin the part masks leave around the mouth: kept, they ended at the fill
+    # as two dark crescents (99th percentile 25.7 levels before the folds were looked for there).
+    out = astronaut_bgr.copy()
+    erase_face(out, astronaut_face)
+    assert _valley_depth(astronaut_bgr, astronaut_face) > 40  # the folds are there to begin with
+    assert _valley_depth(out, astronaut_face) < 20
+
+
+def test_folds_in_the_margin_are_taken_but_a_lit_cheek_is_not():
+    from facecanvas.eraser import _folds
+
+    s, iod = 128, 30.0
+    crop = np.full((s, s, 3), 170, np.uint8)
+    hole = np.zeros((s, s), bool)
+    hole[40:80, 40:70] = True
+    known = np.ones((s, s), bool)
+    known[36:84, 36:74] = False  # the margin round the parts that the skin model leaves out
+    skin = np.ones((s, s), bool)
+    crop[40:80, 71:73] = 120  # a dark fold just outside the hole, in the margin
+    crop[40:80, 26:39] = 200  # a broad lit cheek on the other side, reaching into the margin
+    got = _folds(crop, hole, known, iod, skin)
+    assert got[45:75, 71:73].mean() > 0.9
+    assert got[45:75, 26:39].mean() < 0.1
+    assert not _folds(crop, hole, known, iod)[45:75, 71:73].any()  # the margin unseen: the old behaviour
+
+
+def test_thin_skin_between_two_arms_of_the_fill_is_filled_but_not_beside_hair():
+    from facecanvas.eraser import _slivers
+
+    s, iod = 128, 30.0
+    hole = np.zeros((s, s), bool)
+    hole[50:90, 20:60] = True
+    hole[50:90, 62:100] = True  # two arms 2 px apart (the brows' holes under a fringe's dip)
+    kept = np.zeros((s, s), bool)
+    kept[:48, :] = True  # a fringe 2 px above the hole
+    skin = np.ones((s, s), bool)
+    got = _slivers(hole, kept, skin, iod)
+    assert got[55:85, 60:62].all()
+    assert not got[:50].any()  # the strip under the fringe stays: the parser's hair edge is rough
+    assert not got[:, 101:].any() and not (got & (hole | kept)).any()
+
+
 # ------------------------------------------------------------------ held-out CelebAMask-HQ faces
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .analysis import Face, FaceAnalyzer
 from .analysis.align import CANONICAL_POINTS, AlignTransform, align_face
-from .analysis.landmark_groups import NOSE_TIP
+from .analysis.landmark_groups import LEFT_EYE, NOSE_TIP, RIGHT_EYE
 from .blend import paste_back
 from .inpaint import FillMethod, PlannedFill, get_fill
 from .inpaint.fills import CloneFill
@@ -379,13 +379,21 @@ def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts, labels: np.ndarray | N
         plan_image, known = _forehead_down(crop, known, hole, below)
         source &= ~below
     known = cv2.morphologyEx(known.astype(np.uint8), cv2.MORPH_OPEN, _disk(0.02 * iod)).astype(bool)
+    kept = [m for name, m in every_part.items() if name not in masks]
     if any(n in masks for n in ("eyes", "nose", "mouth")):
         # Folds and highlights that touch the hole (smile folds, a socket's shadow, a lit cheek) are taken
         # in, so the fill's border runs over plain skin and does not carry them inwards as dents.
-        grown = hole | _folds(crop, hole, known, iod)
+        # A smile fold may lie in the unknown margin just outside the hole (the parts' dilation keeps that
+        # margin out of ``known``): below the eyes it is looked for on any face skin there, kept parts and
+        # the skin next to hair excepted (a strand there is dark too, and stays).
+        skin = face_mask & ~union(kept, (s, s))
+        skin[: int(pts[list(RIGHT_EYE + LEFT_EYE), 1].max()) + 1] = False
+        if kept_px is not None:
+            skin &= ~cv2.dilate(kept_px.astype(np.uint8), _disk(0.1 * iod)).astype(bool)
+        grown = hole | _folds(crop, hole, known, iod, skin)
         hole = grown & near_face & (True if kept_px is None else ~kept_px)
-    kept = [m for name, m in every_part.items() if name not in masks]
     edge = ~union(kept, (s, s))
+    hole |= _slivers(hole, kept_px, face_mask & edge, iod)
     soft = None
     if kept_px is not None:
         edge &= ~kept_px
@@ -421,13 +429,16 @@ FOLD_BAND = 0.18  # interocular units: how far past the part masks a fold or hig
 FOLD_LEVELS = 7.0  # Lab lightness levels (0-255) a fold lies below, or a highlight above, the skin's broad shading
 
 
-def _folds(crop: np.ndarray, hole: np.ndarray, known: np.ndarray, iod: float) -> np.ndarray:
+def _folds(crop: np.ndarray, hole: np.ndarray, known: np.ndarray, iod: float,
+           skin: np.ndarray | None = None) -> np.ndarray:
     """HxW bool: narrow dark valleys and bright bumps of the skin within ``FOLD_BAND`` iod of ``hole`` and
-    joined to it: the skin's lightness, lightly blurred, against its broad shading (a wide blur of the known
-    skin). A side-lit half of the face is broad shading, not a fold, and is left alone."""
+    joined to it: the skin's lightness, lightly blurred, against its broad shading (a wide blur of the skin).
+    ``skin``: where else than ``known`` a dark valley may lie (bright bumps only on ``known``). A side-lit
+    half of the face is broad shading, not a fold, and is left alone."""
     from .inpaint.harmonic import masked_blur
 
-    band = cv2.dilate(hole.astype(np.uint8), _disk(FOLD_BAND * iod)).astype(bool) & ~hole & known
+    skin = known if skin is None else (skin | known)
+    band = cv2.dilate(hole.astype(np.uint8), _disk(FOLD_BAND * iod)).astype(bool) & ~hole & skin
     if not band.any():
         return np.zeros_like(hole)
     bx, by, bw, bh = cv2.boundingRect((band | hole).astype(np.uint8))
@@ -435,10 +446,12 @@ def _folds(crop: np.ndarray, hole: np.ndarray, known: np.ndarray, iod: float) ->
     y0, x0 = max(0, by - pad), max(0, bx - pad)
     win = (slice(y0, by + bh + pad), slice(x0, bx + bw + pad))
     light = cv2.cvtColor(crop[win], cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
-    ok = known[win] & ~hole[win]
+    ok = skin[win] & ~hole[win]
     fine = masked_blur(light, ok, max(0.8, 0.03 * iod))
     broad = masked_blur(light, ok, 0.25 * iod)
-    odd = band[win] & (np.abs(fine - broad) > FOLD_LEVELS)
+    # Bright bumps only on the known skin: the margin beside the parts is lit cheek as often as not,
+    # and a lit cheek is no fold.
+    odd = band[win] & (((broad - fine) > FOLD_LEVELS) | (known[win] & ((fine - broad) > FOLD_LEVELS)))
     # Only what is joined to the hole: grow the hole through the odd pixels (a geodesic dilation).
     reach = hole[win].copy()
     k = np.ones((3, 3), np.uint8)
@@ -447,6 +460,21 @@ def _folds(crop: np.ndarray, hole: np.ndarray, known: np.ndarray, iod: float) ->
     out = np.zeros_like(hole)
     grown = cv2.morphologyEx((reach & ~hole[win]).astype(np.uint8), cv2.MORPH_CLOSE, _disk(0.03 * iod)).astype(bool)
     out[win] = grown & band[win]
+    return out
+
+
+SLIVER = 0.05  # interocular units: skin narrower than this between two arms of the hole is filled too
+
+
+def _slivers(hole: np.ndarray, kept: np.ndarray | None, skin: np.ndarray, iod: float) -> np.ndarray:
+    """HxW bool: thin strips and specks of skin pinched between two arms of ``hole`` (under a fringe's dip
+    between the brows), which the part masks stopped short of: left as they are they show as pale lines in
+    the fill. Skin between the hole and what stays on top (``kept``: hair, glasses) is not taken: the parser
+    draws that edge only roughly, and filling up to it would repaint the ends of the strands."""
+    closed = cv2.morphologyEx(hole.astype(np.uint8), cv2.MORPH_CLOSE, _disk(SLIVER * iod)).astype(bool)
+    out = closed & ~hole & skin
+    if kept is not None:
+        out &= ~cv2.dilate(kept.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     return out
 
 
