@@ -161,6 +161,21 @@ def test_thin_skin_between_two_arms_of_the_fill_is_filled_but_not_beside_hair():
     assert not got[:, 101:].any() and not (got & (hole | kept)).any()
 
 
+def test_small_islands_of_glasses_or_hair_inside_the_face_are_erased_but_frames_stay():
+    from facecanvas.eraser import _may_erase
+
+    s = 256
+    lab = np.full((s, s), HAIR, np.uint8)
+    lab[40:220, 40:220] = SKIN
+    lab[120:126, 124:130] = GLASSES  # a nose pad, cut off from its frame
+    lab[70:74, 100:104] = HAIR  # the loose tip of a strand
+    lab[90:96, 50:200] = GLASSES  # a frame across the face
+    may = _may_erase(lab, remove_glasses=False)
+    assert may[120:126, 124:130].all() and may[70:74, 100:104].all()
+    assert not may[90:96, 60:190].any()
+    assert not may[:30].any()  # the hair round the face stays
+
+
 # ------------------------------------------------------------------ held-out CelebAMask-HQ faces
 
 

@@ -310,7 +310,20 @@ def _may_erase(labels: np.ndarray, remove_glasses: bool) -> np.ndarray:
 
     may = np.isin(labels, FACE_CLASSES + ((GLASSES,) if remove_glasses else ()))
     # Specks of another class inside the face (a few pixels the parser got wrong) are not occluders.
-    return cv2.morphologyEx(may.astype(np.uint8), cv2.MORPH_CLOSE, _disk(labels.shape[0] / 128)).astype(bool)
+    may = cv2.morphologyEx(may.astype(np.uint8), cv2.MORPH_CLOSE, _disk(labels.shape[0] / 128)).astype(bool)
+    # Nor are small islands wholly inside it (a glasses' nose pad, the loose tip of a strand): kept, they
+    # float over the blank face as dark or pale dots, cut off from the frame or the fringe they belong to.
+    n, comp, stats, _ = cv2.connectedComponentsWithStats((~may).astype(np.uint8), connectivity=8)
+    if n > 2:
+        s = labels.shape[0]
+        x, y, w, h, area = stats[1:].T
+        small = (area < ISLAND * s * s) & (x > 0) & (y > 0) & (x + w < s) & (y + h < s)
+        if small.any():
+            may |= np.isin(comp, 1 + np.flatnonzero(small))
+    return may
+
+
+ISLAND = 0.0012  # of the crop's area (about 0.15 x 0.15 iod): a smaller island of hair or glasses in the face is erased
 
 
 def kept_pixels(labels: np.ndarray, size: int, remove_glasses: bool = False) -> np.ndarray:
