@@ -218,10 +218,12 @@ def test_track_assignment_equals_the_hungarian_one():
         assert {(t, d) for t, d in _assign(cost) if cost[t, d] < 0.8} == ref
 
 
-def test_mediapipe_is_imported_without_matplotlib():
+def test_mediapipe_is_imported_without_matplotlib_or_sounddevice():
     code = ("import sys; from facecanvas.analysis.mp_import import import_mediapipe; mp = import_mediapipe(); "
-            "assert 'matplotlib' not in sys.modules; mp.solutions.face_mesh.FaceMesh().close(); "
-            "import matplotlib.pyplot as plt; assert callable(plt.figure); print('ok')")
+            "assert 'matplotlib' not in sys.modules and 'sounddevice' not in sys.modules; "
+            "mp.solutions.face_mesh.FaceMesh().close(); "
+            "import matplotlib.pyplot as plt; assert callable(plt.figure); "
+            "assert sys.modules.get('sounddevice', 0) is not None; print('ok')")  # no None entry left behind
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
 
@@ -305,6 +307,46 @@ def test_process_video_calls_op_only_on_frames_with_faces(clips, tmp_path, detec
     rep = process_video(clips["moving"], tmp_path / "o.mp4", processor, progress=False)
     processor.tracker.close()
     assert rep.frames == 45 and len(calls) == 45 - 6 and set(calls) == {1}
+
+
+def test_process_video_warms_up_tracker_and_op_before_their_first_frame(clips, tmp_path, detector):
+    events = []
+
+    class Op:
+        def warm_up(self):
+            events.append("op warm")
+
+        def __call__(self, frame, faces):
+            events.append("op")
+            return frame
+
+    class Tracker(FaceTracker):
+        def warm_up(self):
+            super().warm_up()
+            events.append("tracker warm")
+
+        def update(self, bgr, t):
+            events.append("track")
+            return super().update(bgr, t)
+
+    processor = FrameProcessor(Op(), Tracker(detector))
+    rep = process_video(clips["moving"], tmp_path / "o.mp4", processor, progress=False)
+    assert processor.tracker.landmarker.built == 1  # the warm-up's mesh served the track
+    processor.tracker.close()
+    assert rep.frames == 45 and events.count("op warm") == 1 and events.count("tracker warm") == 1
+    assert events.index("tracker warm") < events.index("track") and events.index("op warm") < events.index("op")
+
+    # A warm-up that fails is only set-up skipped: the run goes on and meets the error where it is handled.
+    class Failing:
+        def warm_up(self):
+            raise RuntimeError("no")
+
+        def __call__(self, frame, faces):
+            return frame
+
+    processor = FrameProcessor(Failing(), FaceTracker(detector))
+    assert process_video(clips["moving"], tmp_path / "o2.mp4", processor, progress=False).frames == 45
+    processor.tracker.close()
 
 
 def test_largest_limits_the_op_to_one_face(clips, tmp_path, detector):

@@ -48,6 +48,20 @@ class FrameProcessor:
         self._chosen: int | None = None
         self._index = 0
 
+    def warm_up(self) -> None:
+        """One-time set-up that the first frame would otherwise pay for (model graphs, lookup tables), so a
+        caller can run it beside other start-up work. Optional; it must finish before the first frame."""
+        self.warm_up_tracking()
+        self.warm_up_op()
+
+    def warm_up_tracking(self) -> None:
+        """The tracker's part of ``warm_up`` (before the first ``track``)."""
+        _call_if_there(self.tracker, "warm_up")
+
+    def warm_up_op(self) -> None:
+        """The op's part of ``warm_up`` (``op.warm_up()``, if it has one; before the first ``apply``)."""
+        _call_if_there(self.op, "warm_up")
+
     def select(self, bgr: np.ndarray, faces: list[TrackedFace]) -> list[TrackedFace]:
         if self.identity is not None:
             faces = [f for f in faces if self.identity.is_match(f.track_id, self._index, bgr, f, f.held)]
@@ -82,6 +96,12 @@ class FrameProcessor:
         self.timings.op_s += time.perf_counter() - t0
         self.timings.frames_with_faces += 1
         return out, faces
+
+
+def _call_if_there(obj, name: str) -> None:
+    fn = getattr(obj, name, None)
+    if callable(fn):
+        fn()
 
 
 class VideoInterrupted(KeyboardInterrupt):
@@ -141,10 +161,24 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     ``dst`` appears only when complete. On any error the temporary file is removed; on Ctrl-C the frames
     done so far are closed properly as ``NAME.partial.EXT`` and VideoInterrupted is raised.
     """
-    from tqdm import tqdm
-
     src, dst = Path(src), Path(dst)
     info = probe(src)
+    # Start-up in parallel: the tracker's MediaPipe import and first graph, and the op's lookup tables, while
+    # this thread opens the encoder and the decoder; each is waited for before its stage's first frame, and
+    # both before this function returns or raises (no thread is left building graphs at exit).
+    warm_tracking, warm_op = _Background(processor.warm_up_tracking), _Background(processor.warm_up_op)
+    try:
+        return _process(src, dst, info, processor, warm_tracking, warm_op, encode=encode, overwrite=overwrite,
+                        progress=progress, protected=protected, on_frame=on_frame)
+    finally:
+        warm_tracking.join()
+        warm_op.join()
+
+
+def _process(src: Path, dst: Path, info: VideoInfo, processor: FrameProcessor, warm_tracking: "_Background",
+             warm_op: "_Background", *, encode: EncodeOptions, overwrite: bool, progress: bool,
+             protected: tuple[Path, ...],
+             on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None) -> VideoReport:
     writer = VideoWriter(dst, info, encode, overwrite=overwrite, protected=protected)
     report = VideoReport(src, dst, info)
     reader = tracked = bar = None
@@ -153,11 +187,16 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
         try:
             # Inside the try: a Ctrl-C or SIGTERM from here on closes or removes the temporary file.
             reader = VideoReader(src, info=info)
-            bar = tqdm(total=info.frames or None, unit="frame", desc=src.name, file=sys.stderr,
-                       disable=not progress, dynamic_ncols=True, leave=False)
+            bar = _progress_bar(info.frames, src.name, progress)
+
+            def track(fr: Frame):
+                warm_tracking.join()
+                return fr, processor.track(fr.bgr, fr.time)
+
             # Two stages on two cores: frame t+1 is tracked in a thread while the op edits frame t.
-            tracked = ThreadedMap(reader, lambda fr: (fr, processor.track(fr.bgr, fr.time)), "facecanvas-track")
+            tracked = ThreadedMap(reader, track, "facecanvas-track")
             for frame, chosen in tracked:
+                warm_op.join()
                 out, faces = processor.apply(frame.bgr, chosen)
                 if on_frame is not None:
                     on_frame(frame, out, faces)
@@ -168,6 +207,7 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
             for stage in (tracked, reader, bar):
                 if stage is not None:
                     stage.close()
+            warm_tracking.join()  # (the caller may close the tracker next)
         writer.finish()
     except KeyboardInterrupt:
         partial = writer.finish_partial()
@@ -180,6 +220,42 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     report.track_ids = len(processor.tracker.stats.ids)
     report.damaged = reader.damaged
     return report
+
+
+class _Background:
+    """Run ``fn`` in a daemon thread now; ``join()`` waits for it. A failure is dropped: ``fn`` is only
+    ahead-of-time set-up, and the real call that follows meets the same error where it is handled."""
+
+    def __init__(self, fn: Callable[[], None]):
+        import threading
+
+        def run():
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - see the class docstring
+                pass
+
+        self._thread = threading.Thread(target=run, name="facecanvas-warm-up", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, name: str, progress: bool):
+    if not progress:
+        return _NoBar()  # (tqdm is not even imported: ~20 ms of start-up)
+    from tqdm import tqdm
+
+    return tqdm(total=total or None, unit="frame", desc=name, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
 @dataclass

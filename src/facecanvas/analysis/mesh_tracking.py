@@ -79,19 +79,26 @@ class TrackingLandmarker:
         self._idle: list[object] = []
         self.built = 0  # MediaPipe graphs made (for profiles and tests)
 
+    def _build(self):
+        from .mp_import import import_mediapipe
+        mp = import_mediapipe()
+
+        mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+            min_detection_confidence=self._min_confidence, min_tracking_confidence=self._min_confidence)
+        self.built += 1
+        return mesh
+
+    def warm_up(self) -> None:
+        """Build one mesh for the first track ahead of time (MediaPipe's import and a graph, ~0.2 s), e.g.
+        in a thread while the video is opened; not at the same time as ``landmarks``."""
+        if not self._meshes and not self._idle:
+            self._idle.append(self._build())
+
     def _mesh(self, track_id: int):
         mesh = self._meshes.get(track_id)
         if mesh is None:
-            if self._idle:
-                mesh = self._idle.pop()
-            else:
-                from .mp_import import import_mediapipe
-                mp = import_mediapipe()
-
-                mesh = mp.solutions.face_mesh.FaceMesh(
-                    static_image_mode=False, max_num_faces=1, refine_landmarks=True,
-                    min_detection_confidence=self._min_confidence, min_tracking_confidence=self._min_confidence)
-                self.built += 1
+            mesh = self._idle.pop() if self._idle else self._build()
             self._meshes[track_id] = mesh
             self._clean[track_id] = True
         return mesh

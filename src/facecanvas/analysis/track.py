@@ -120,6 +120,12 @@ class FaceTracker:
         self._pending = None  # Future of an asynchronous detection
         self._gray: np.ndarray | None = None  # the previous frame, for the flow steps (mesh every > 1 frame)
 
+    def warm_up(self) -> None:
+        """Import MediaPipe and build one face mesh ahead of the first frame (``TrackingLandmarker.warm_up``)."""
+        warm = getattr(self.landmarker, "warm_up", None)
+        if callable(warm):
+            warm()
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
