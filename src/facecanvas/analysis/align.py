@@ -20,20 +20,18 @@ TEMPLATES = {"canonical": CANONICAL_POINTS, "arcface": ARCFACE_POINTS}
 
 
 def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation) mapping src -> dst (Umeyama), as 2x3."""
+    """Least-squares similarity (rotation, uniform scale, translation) mapping src -> dst, as 2x3.
+
+    In the plane this is one complex division (the points as complex numbers: dst ~ c * src + t), the same
+    transform as Umeyama's SVD without its LAPACK calls, which cost ~0.5 ms each when BLAS threads contend."""
     src = np.asarray(src, np.float64)
     dst = np.asarray(dst, np.float64)
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1
-    rot = u @ np.diag(sign) @ vt
-    scale = (sig * sign).sum() / s.var(0).sum()
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
+    norm = float((s * s).sum())
+    a = float((s * d).sum()) / norm  # Re(conj(s) d) / |s|^2: scale * cos
+    b = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / norm  # Im(conj(s) d) / |s|^2: scale * sin
+    m = np.array([[a, -b, 0.0], [b, a, 0.0]])
     m[:, 2] = mu_d - m[:, :2] @ mu_s
     return m
 
