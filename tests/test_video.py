@@ -349,6 +349,22 @@ def test_process_video_warms_up_tracker_and_op_before_their_first_frame(clips, t
     processor.tracker.close()
 
 
+def test_process_video_runs_opencv_on_one_thread_and_restores_it(clips, tmp_path, detector):
+    import cv2
+
+    seen = set()
+
+    def op(frame, faces):
+        seen.add(cv2.getNumThreads())
+        return frame
+
+    before = cv2.getNumThreads()
+    processor = FrameProcessor(op, FaceTracker(detector))
+    process_video(clips["moving"], tmp_path / "o.mp4", processor, progress=False)
+    processor.tracker.close()
+    assert seen == {1} and cv2.getNumThreads() == before
+
+
 def test_largest_limits_the_op_to_one_face(clips, tmp_path, detector):
     seen = []
     processor = FrameProcessor(lambda f, faces: seen.append(len(faces)) or f, FaceTracker(detector), largest=True)

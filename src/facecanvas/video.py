@@ -166,6 +166,7 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     # Start-up in parallel: the tracker's MediaPipe import and first graph, and the op's lookup tables, while
     # this thread opens the encoder and the decoder; each is waited for before its stage's first frame, and
     # both before this function returns or raises (no thread is left building graphs at exit).
+    threads = _opencv_threads(1)
     warm_tracking, warm_op = _Background(processor.warm_up_tracking), _Background(processor.warm_up_op)
     try:
         return _process(src, dst, info, processor, warm_tracking, warm_op, encode=encode, overwrite=overwrite,
@@ -173,6 +174,19 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     finally:
         warm_tracking.join()
         warm_op.join()
+        _opencv_threads(threads)
+
+
+def _opencv_threads(n: int) -> int:
+    """Set OpenCV's thread count (process-wide); returns the one before. A video run sets 1: its stages
+    (decode, tracking, the op, encode) already keep the cores busy, and OpenCV's pool split the op's small
+    crop-sized calls over a worker that spun (sched_yield) between them: ~0.5 CPU-s of a 240-frame run
+    on two cores, taken from the stages."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    return before
 
 
 def _process(src: Path, dst: Path, info: VideoInfo, processor: FrameProcessor, warm_tracking: "_Background",
