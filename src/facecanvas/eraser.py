@@ -308,7 +308,10 @@ def _may_erase(labels: np.ndarray, remove_glasses: bool) -> np.ndarray:
     """HxW bool: pixels an edit of the face may repaint (skin and facial parts, and glasses if asked)."""
     from .masks.face_parser import FACE_CLASSES, GLASSES
 
-    may = np.isin(labels, FACE_CLASSES + ((GLASSES,) if remove_glasses else ()))
+    # Glasses under GLASSES_MIN of the crop are the parser taking lids, lashes or eye shadow for a frame
+    # (on dark skin most of all): kept, they stayed over the blank face as bits of the eyes.
+    erasable = remove_glasses or np.count_nonzero(labels == GLASSES) < GLASSES_MIN * labels.size
+    may = np.isin(labels, FACE_CLASSES + ((GLASSES,) if erasable else ()))
     # Specks of another class inside the face (a few pixels the parser got wrong) are not occluders.
     may = cv2.morphologyEx(may.astype(np.uint8), cv2.MORPH_CLOSE, _disk(labels.shape[0] / 128)).astype(bool)
     # Nor are small islands wholly inside it (a glasses' nose pad, the loose tip of a strand): kept, they
@@ -323,6 +326,10 @@ def _may_erase(labels: np.ndarray, remove_glasses: bool) -> np.ndarray:
     return may
 
 
+# On the first 400 CelebAMask-HQ training faces, the parser's glasses covered 2.7-7.9% of the crop on the 15
+# faces with real glasses it found (a rimless pair it barely saw: 0.3%), and mostly under 1% (at most 2.1%)
+# on the faces without glasses where it found some.
+GLASSES_MIN = 0.015
 ISLAND = 0.0012  # of the crop's area (about 0.15 x 0.15 iod): a smaller island of hair or glasses in the face is erased
 
 
