@@ -308,9 +308,7 @@ def _may_erase(labels: np.ndarray, remove_glasses: bool) -> np.ndarray:
     """HxW bool: pixels an edit of the face may repaint (skin and facial parts, and glasses if asked)."""
     from .masks.face_parser import FACE_CLASSES, GLASSES
 
-    # Glasses under GLASSES_MIN of the crop are the parser taking lids, lashes or eye shadow for a frame
-    # (on dark skin most of all): kept, they stayed over the blank face as bits of the eyes.
-    erasable = remove_glasses or np.count_nonzero(labels == GLASSES) < GLASSES_MIN * labels.size
+    erasable = remove_glasses or not wears_glasses(labels)
     may = np.isin(labels, FACE_CLASSES + ((GLASSES,) if erasable else ()))
     # Specks of another class inside the face (a few pixels the parser got wrong) are not occluders.
     may = cv2.morphologyEx(may.astype(np.uint8), cv2.MORPH_CLOSE, _disk(labels.shape[0] / 128)).astype(bool)
@@ -324,6 +322,15 @@ def _may_erase(labels: np.ndarray, remove_glasses: bool) -> np.ndarray:
         if small.any():
             may |= np.isin(comp, 1 + np.flatnonzero(small))
     return may
+
+
+def wears_glasses(labels: np.ndarray) -> bool:
+    """Do the parser's labels of a canonical crop show a pair of glasses? Glasses under ``GLASSES_MIN`` of
+    the crop are the parser taking lids, lashes or eye shadow for a frame (on dark skin most of all): kept
+    on top, they stayed over the blank face as bits of the eyes."""
+    from .masks.face_parser import GLASSES
+
+    return np.count_nonzero(labels == GLASSES) >= GLASSES_MIN * labels.size
 
 
 # On the first 400 CelebAMask-HQ training faces, the parser's glasses covered 2.7-7.9% of the crop on the 15

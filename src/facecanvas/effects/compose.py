@@ -17,7 +17,8 @@ from ..analysis import Face
 from ..analysis.align import AlignTransform, align_face
 from ..blend import paste_back
 from ..blend.poisson import membrane, poisson_blend
-from ..eraser import EraseSettings, FaceErase, blank_face, kept_pixels, resolve_parser, trusted_labels, work_size
+from ..eraser import (EraseSettings, FaceErase, blank_face, kept_pixels, resolve_parser, trusted_labels, wears_glasses,
+                      work_size)
 from ..inpaint.plan_cache import PlanCache, track_key
 from ..masks import face_region, feather, mask_box
 from ..masks.parts import interocular
@@ -397,7 +398,7 @@ GLASSES_OVER_EYES = 0.3  # share of the eye regions under glasses above which an
 
 def _glasses_note(labels: np.ndarray | None, pts: np.ndarray, size: int, effect: Resolved) -> list[str]:
     """A note when glasses (kept on top by default) cover the eyes that the effect erases or moves."""
-    if labels is None:
+    if labels is None or not wears_glasses(labels):
         return []
     eyes = "eyes" in effect.erase or any(p.part == "eyes" and not _unchanged(p) for p in effect.pastes)
     if not eyes:
