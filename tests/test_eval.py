@@ -239,3 +239,35 @@ def test_eval_swap_and_deid_default_to_their_own_methods(monkeypatch, tmp_path):
         args = p.parse_args(["eval", task, "--data", str(tmp_path)])
         assert args.run(args) == 0
     assert seen["swap"] == swap_eval.METHODS and seen["deid"] == deid_eval.METHODS
+
+
+def test_the_development_split_never_runs_dlib(monkeypatch, tmp_path):
+    """dlib is the independent yardstick: on the development split, where choices are made, neither swap
+    nor deid computes it (deid's dev table once showed dlib's columns)."""
+    import argparse
+
+    from facecanvas.cli import eval_cmd
+    from facecanvas.eval import deid_eval, swap_eval
+
+    seen = {}
+
+    class Report:
+        def to_table(self):
+            return ""
+
+    def fake(task):
+        def run(data, methods, **kw):
+            seen[(task, kw["split"])] = kw["use_dlib"]
+            return Report()
+        return run
+
+    monkeypatch.setattr(swap_eval, "run_swap_eval", fake("swap"))
+    monkeypatch.setattr(deid_eval, "run_deid_eval", fake("deid"))
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers()
+    eval_cmd.add_parser(sub)
+    for task in ("swap", "deid"):
+        for split in ("dev", "test"):
+            args = p.parse_args(["eval", task, "--data", str(tmp_path), "--split", split])
+            assert args.run(args) == 0
+    assert seen == {("swap", "dev"): False, ("swap", "test"): True, ("deid", "dev"): False, ("deid", "test"): True}

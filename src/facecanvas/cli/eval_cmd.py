@@ -47,7 +47,8 @@ def add_parser(sub) -> None:
                    help="look: the eraser's face parser (auto: the shipped one; none: landmark masks alone; "
                         "oracle: the data's own labels)")
     p.add_argument("--split", default="test", choices=("dev", "test"),
-                   help="swap: the people to report on (dev: 0-5, where parameters were chosen; test: 6-11)")
+                   help="swap and deid: the people to report on (dev: 0-5, where parameters are chosen, "
+                        "without dlib; test: 6-11, with dlib as the independent recognizer)")
     p.add_argument("--video-frames", type=int, default=120, metavar="N",
                    help="deid: frames of each shared talking-head clip in the video part "
                         "(0: no video part; default %(default)s)")

@@ -284,7 +284,10 @@ def run_cli(args) -> int:
     given = getattr(args, "methods", None)
     methods = METHODS if not given else tuple(m.strip() for m in given.split(",") if m.strip())
     samples = [] if getattr(args, "samples", None) else None
-    report = run_deid_eval(Path(args.data), methods=methods, split=getattr(args, "split", "test"),
+    split = getattr(args, "split", "test")
+    # The development split is where parameters are chosen: dlib (the independent yardstick) stays out,
+    # as in eval swap.
+    report = run_deid_eval(Path(args.data), methods=methods, split=split, use_dlib=split != "dev",
                            samples=samples, log=lambda m: print(m, file=sys.stderr) if sys.stderr.isatty() else None,
                            video_frames=getattr(args, "video_frames", 120))
     print(report.to_table())
