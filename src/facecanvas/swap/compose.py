@@ -39,6 +39,7 @@ from ..analysis import landmark_groups as lg
 from ..analysis.align import fit_similarity
 from ..analysis.face import Face
 from ..blend.poisson import membrane, poisson_blend
+from ..eraser import GLASSES_MIN
 from ..masks.parts import feather, mask_box
 from .color import LabStats, lab_stats, skin_mask, transfer
 from .mesh_warp import MESH_POINTS, PiecewiseWarp, remap, triangles
@@ -296,7 +297,7 @@ def _parser_maps(image: np.ndarray, face: Face, box, state: "TrackState | None" 
     else:
         prob = parser.probabilities(t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR),
                                     channels_first=True)
-        occ = prob[list(OCCLUDER_CLASSES(fp))].sum(0)
+        occ = prob[occluder_classes(fp, prob[fp.GLASSES])].sum(0)
         occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1).astype(np.float32)  # only what it is sure of
         skin = prob[list(fp.FACE_CLASSES)].sum(0).astype(np.float32)
         if state is not None:
@@ -342,9 +343,13 @@ _PARSER = []
 PARSER_CONFIDENCE = 0.55  # occluder probability where the target starts to be kept
 
 
-def OCCLUDER_CLASSES(fp):  # noqa: N802 - a constant that needs the module
-    """Parser classes that cover the face: hair (a fringe), glasses, a hat, another object."""
-    return (fp.HAIR, fp.GLASSES, fp.HAT, fp.OTHER)
+def occluder_classes(fp, glasses: np.ndarray) -> list[int]:
+    """Parser classes that cover the face in a crop: hair (a fringe), a hat, another object, and glasses
+    when the parser sees a pair (``glasses``: its glasses probability over the crop). A few glasses pixels
+    by the eyes are lids or eye shadow it took for a frame (``eraser.GLASSES_MIN``): kept, they left the
+    target's lids over the swap, and marked the source's own as holes in its texture."""
+    pair = np.count_nonzero(glasses > 0.5) >= GLASSES_MIN * glasses.size
+    return [fp.HAIR, fp.GLASSES, fp.HAT, fp.OTHER] if pair else [fp.HAIR, fp.HAT, fp.OTHER]
 
 
 def _face_parser():

@@ -251,9 +251,10 @@ def source_occluders(bgr: np.ndarray, face: Face, t) -> np.ndarray | None:
     logits = parser.logits(pt.warp(bgr, cv2.INTER_AREA if pt.scale < 1 else cv2.INTER_LINEAR))
     logits -= logits.max(2, keepdims=True)
     e = np.exp(logits)
-    from .compose import OCCLUDER_CLASSES, PARSER_CONFIDENCE
+    from .compose import PARSER_CONFIDENCE, occluder_classes
 
-    occ = e[..., list(OCCLUDER_CLASSES(fp))].sum(-1) / e.sum(-1)
+    total = e.sum(-1)
+    occ = e[..., occluder_classes(fp, e[..., fp.GLASSES] / total)].sum(-1) / total
     occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1)
     size = t.size
     up = cv2.resize(occ.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
