@@ -337,6 +337,21 @@ def test_forehead_ramp_fades_only_the_upper_forehead(astronaut_face):
     assert (forehead_ramp(p, (h, w), 1.0) == 1).all()
 
 
+def test_top_edge_ramp_softens_only_the_edge_above_the_brows(astronaut_face):
+    from facecanvas.swap.compose import top_edge_ramp
+
+    p = np.asarray(astronaut_face.landmarks, np.float64)
+    h, w = int(p[:, 1].max()) + 20, int(p[:, 0].max()) + 20
+    region = face_region(p, (h, w))
+    iod = astronaut_face.interocular
+    ramp = top_edge_ramp(p, region, 0.08 * iod)
+    at = lambda i: ramp[int(round(p[i, 1])), int(round(p[i, 0]))]
+    assert at(10) < 0.3  # the face's top edge
+    assert at(9) == 1.0 and at(1) == 1.0  # between the brows, the nose tip
+    assert at(152) == 1.0 and at(234) == 1.0  # the chin and a cheek's edge keep the short ramp of before
+    assert (top_edge_ramp(p, region, 0.0) == 1).all()
+
+
 def test_the_source_photos_own_shadow_along_its_face_edge_is_left_to_the_target(astronaut_bgr, astronaut_face):
     from facecanvas.analysis.align import align_face
     from facecanvas.swap.color import lab_stats, skin_mask

@@ -87,6 +87,7 @@ class SwapSettings:
     skin_ring: bool = True  # the membrane sees only border pixels that are skin on both sides (skin_ring)
     forehead: float = 1.0  # share of the forehead's height above the brows swapped in full; above it the
     # swap fades out to the target at the face's top edge (1: no fade)
+    top_feather: float = 0.08  # the alpha ramp's width along the region's edge above the brows (eye distances)
 
 
 @dataclass
@@ -199,6 +200,25 @@ def forehead_ramp(points: np.ndarray, shape: tuple[int, int], keep: float) -> np
     ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
     f = ((xs - p[152, 0]) * up[0] + (ys - p[152, 1]) * up[1] - brows) / (top - brows)
     return np.clip((1 - f) / max(1 - keep, 1e-3), 0, 1).astype(np.float32)
+
+
+def top_edge_ramp(points: np.ndarray, region: np.ndarray, width: float) -> np.ndarray:
+    """HxW float32: 0 at the edge of ``region`` above the brows (along the face's own up axis), rising
+    smoothly to 1 ``width`` px inside it; 1 elsewhere. The mesh's top edge runs straight across the
+    forehead, where the source's forehead shading meets the target's: a short ramp there left a line."""
+    if width < 1:
+        return np.ones(region.shape, np.float32)
+    p = np.asarray(points, np.float64)[:, :2]
+    up = p[10] - p[152]
+    up /= max(float(np.linalg.norm(up)), 1e-6)
+    brows = float(((p[list(lg.RIGHT_BROW + lg.LEFT_BROW)] - p[152]) @ up).max())
+    ys, xs = np.mgrid[0:region.shape[0], 0:region.shape[1]].astype(np.float32)
+    above = (xs - p[152, 0]) * up[0] + (ys - p[152, 1]) * up[1] > brows
+    edge = region & ~cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & above
+    if not edge.any():
+        return np.ones(region.shape, np.float32)
+    t = np.clip(cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 3) / width, 0, 1)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
 def openings_mask(points: np.ndarray, box, eyes=True, mouth: bool = True) -> np.ndarray:
@@ -511,6 +531,8 @@ class MeshSwapper:
         alpha = feather(region, max(1.0, s.feather * iod)) * np.float32(s.blend)
         if s.forehead < 1:
             alpha *= forehead_ramp(dst, alpha.shape, s.forehead)
+        if s.top_feather > 0:
+            alpha *= top_edge_ramp(dst, region, s.top_feather * iod)
         if odd_border is not None and odd_border.any() and s.soft_edge > 0:
             # No membrane evens out the border there: fade in over a wider band instead of a seam.
             d = cv2.distanceTransform((~odd_border).astype(np.uint8), cv2.DIST_L2, 3)
