@@ -352,6 +352,28 @@ def test_top_edge_ramp_softens_only_the_edge_above_the_brows(astronaut_face):
     assert (top_edge_ramp(p, region, 0.0) == 1).all()
 
 
+def test_a_covered_source_cheek_is_completed_with_its_own_skin_but_an_eye_is_not(astronaut_bgr, astronaut_face):
+    from facecanvas.swap.source import SourceFace, complete_cheeks
+
+    src = SourceFace.from_face(astronaut_bgr, astronaut_face)
+    tex, pts = src.texture, src.points
+    p = pts[:, :2]
+    cheek = np.round(p[234] * 0.7 + p[1] * 0.3).astype(int)  # on the cheek, clear of the nose
+    eye = np.round(p[list(lg.RIGHT_EYE)].mean(0)).astype(int)
+    occ = np.zeros(tex.shape[:2], np.float32)
+    cv2.circle(occ, tuple(int(v) for v in cheek), 16, 1.0, -1)
+    cv2.circle(occ, tuple(int(v) for v in eye), 12, 1.0, -1)
+    covered = tex.copy()
+    covered[occ > 0.5] = (20, 30, 40)  # a dark object over the cheek and the eye
+    out, occ2 = complete_cheeks(covered, pts, occ)
+    y, x = cheek[1], cheek[0]
+    assert occ2[y, x] < 0.05 and occ2[eye[1], eye[0]] > 0.95
+    patch = out[y - 10:y + 11, x - 10:x + 11].reshape(-1, 3).astype(float)
+    skin = tex[y - 40:y + 41, x - 40:x + 41].reshape(-1, 3).astype(float)
+    assert np.abs(patch.mean(0) - np.median(skin, 0)).max() < 25  # skin-coloured, not the object
+    assert np.array_equal(out[occ2 > 0.95], covered[occ2 > 0.95])  # what stays covered is untouched
+
+
 def test_the_source_photos_own_shadow_along_its_face_edge_is_left_to_the_target(astronaut_bgr, astronaut_face):
     from facecanvas.analysis.align import align_face
     from facecanvas.swap.color import lab_stats, skin_mask

@@ -119,10 +119,9 @@ class SourceFace:
         skin = lab_stats(tex, skin_mask(pts, tex.shape))
         if skin is None:
             raise NoFaceError(f"{name}: the source face is too small to use")
-        levels = [tex]
-        while levels[-1].shape[0] > 64:
-            levels.append(cv2.pyrDown(levels[-1]))
         occ = source_occluders(bgr, face, t)
+        if occ is not None:
+            tex, occ = complete_cheeks(tex, pts, occ)
         fill = source_fill(bgr, t)
         if fill is not None:
             occ = fill if occ is None else np.maximum(occ, fill)
@@ -130,6 +129,9 @@ class SourceFace:
             dark = edge_shadow(tex, pts, skin)
             if dark is not None:
                 occ = dark if occ is None else np.maximum(occ, dark)
+        levels = [tex]
+        while levels[-1].shape[0] > 64:
+            levels.append(cv2.pyrDown(levels[-1]))
         return cls(tex, pts, skin, name, face=face, image=bgr, levels=levels, occluded=occ)
 
     @classmethod
@@ -233,6 +235,42 @@ def edge_shadow(tex: np.ndarray, pts: np.ndarray, skin, band: float = 0.25) -> n
     if dark.sum() < 0.002 * oval.sum():
         return None
     return cv2.GaussianBlur(dark, (0, 0), max(1.0, 0.04 * iod))
+
+
+CHEEK_PARTS_MARGIN = 0.12  # eye distances around the brows, eyes, nose and mouth that are never completed
+
+
+def complete_cheeks(tex: np.ndarray, pts: np.ndarray, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(texture, occluded): where the source's cheeks, temples or jaw are covered (hair falling over the
+    face, a hand), the texture is completed with the source's own skin (the eraser's clone fill: shading
+    from the skin around, real grain cloned from it) and no longer counts as covered. Left covered, the
+    target's own skin showed there, in its own tone, as a pale or dark patch with a hard edge. The parts
+    and a margin round them stay covered: a brow or an eye is identity, and is not made up."""
+    from ..inpaint.methods import plan_clone, render_clone
+    from ..masks import PARTS, face_region, part_masks
+    from ..masks.parts import interocular
+
+    s = tex.shape[0]
+    p = np.asarray(pts, np.float64)[:, :2]
+    iod = interocular(p)
+    oval = face_region(p, (s, s))
+    parts = np.any(list(part_masks(p, (s, s), PARTS).values()), axis=0).astype(np.uint8)
+    r = max(1, int(round(CHEEK_PARTS_MARGIN * iod)))
+    parts = cv2.dilate(parts, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+    hole = (occ > 0.5) & oval & ~parts
+    if hole.sum() < 0.002 * oval.sum():
+        return tex, occ
+    known = oval & (occ < 0.1) & ~parts
+    if known.sum() < 4 * hole.sum() // 10:  # too little skin left to take its tone and grain from
+        return tex, occ
+    # Planned at a quarter of the side (the shading is smooth), the grain cloned at full size.
+    hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    q = (s // 4, s // 4)
+    small = lambda m: cv2.resize(m.astype(np.uint8), q, interpolation=cv2.INTER_NEAREST) > 0  # noqa: E731
+    plan = plan_clone(cv2.resize(tex, q, interpolation=cv2.INTER_AREA), small(hole), small(known), small(known))
+    filled = render_clone(tex, hole, plan)
+    done = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), max(1.0, 0.02 * iod))
+    return filled, (occ * (1 - np.clip(2 * done, 0, 1))).astype(np.float32)
 
 
 def source_occluders(bgr: np.ndarray, face: Face, t) -> np.ndarray | None:
