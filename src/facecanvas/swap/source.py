@@ -237,7 +237,7 @@ def edge_shadow(tex: np.ndarray, pts: np.ndarray, skin, band: float = 0.25) -> n
     return cv2.GaussianBlur(dark, (0, 0), max(1.0, 0.04 * iod))
 
 
-CHEEK_PARTS_MARGIN = 0.12  # eye distances around the brows, eyes, nose and mouth that are never completed
+CHEEK_PARTS_MARGIN = 0.12  # eye distances round the parts' landmark hulls that are never completed
 
 
 def complete_cheeks(tex: np.ndarray, pts: np.ndarray, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +254,7 @@ def complete_cheeks(tex: np.ndarray, pts: np.ndarray, occ: np.ndarray) -> tuple[
     p = np.asarray(pts, np.float64)[:, :2]
     iod = interocular(p)
     oval = face_region(p, (s, s))
-    parts = np.any(list(part_masks(p, (s, s), PARTS).values()), axis=0).astype(np.uint8)
+    parts = np.any(list(part_masks(p, (s, s), PARTS, dilation_scale=0.0).values()), axis=0).astype(np.uint8)
     r = max(1, int(round(CHEEK_PARTS_MARGIN * iod)))
     parts = cv2.dilate(parts, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
     hole = (occ > 0.5) & oval & ~parts
