@@ -241,8 +241,8 @@ CHEEK_PARTS_MARGIN = 0.12  # eye distances round the parts' landmark hulls that 
 
 
 def complete_cheeks(tex: np.ndarray, pts: np.ndarray, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(texture, occluded): where the source's cheeks, temples or jaw are covered (hair falling over the
-    face, a hand), the texture is completed with the source's own skin (the eraser's clone fill: shading
+    """(texture, occluded): where the source's cheeks, temples, jaw or forehead are covered (hair falling
+    over the face, a fringe, a hand), the texture is completed with the source's own skin (the eraser's clone fill: shading
     from the skin around, real grain cloned from it) and no longer counts as covered. Left covered, the
     target's own skin showed there, in its own tone, as a pale or dark patch with a hard edge. The parts
     and a margin round them stay covered: a brow or an eye is identity, and is not made up."""
