@@ -271,3 +271,29 @@ def test_the_development_split_never_runs_dlib(monkeypatch, tmp_path):
             args = p.parse_args(["eval", task, "--data", str(tmp_path), "--split", split])
             assert args.run(args) == 0
     assert seen == {("swap", "dev"): False, ("swap", "test"): True, ("deid", "dev"): False, ("deid", "test"): True}
+
+
+def test_look_has_a_development_split_apart_from_the_held_out_faces(monkeypatch, tmp_path):
+    """`eval look --split dev` runs on the 80 faces after the parser's held-out 150 (where choices are made),
+    so the held-out faces stay a report."""
+    import argparse
+
+    from conftest import shared_path
+    from facecanvas.cli import eval_cmd
+    from facecanvas.eval import look_eval
+
+    data = shared_path("faces", "celebamaskhq", "train")
+    dev, test = look_eval.dev_stems(data), look_eval.held_out_stems(data)
+    assert len(dev) == look_eval.DEV_FACES and len(test) == 150 and not set(dev) & set(test)
+
+    seen = {}
+
+    class Report:
+        def to_table(self):
+            return ""
+
+    monkeypatch.setattr(look_eval, "run_look_eval", lambda data, **kw: seen.update(kw) or Report())
+    p = argparse.ArgumentParser()
+    eval_cmd.add_parser(p.add_subparsers())
+    args = p.parse_args(["eval", "look", "--data", str(data), "--split", "dev"])
+    assert args.run(args) == 0 and seen["split"] == "dev"

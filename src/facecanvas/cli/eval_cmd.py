@@ -48,7 +48,8 @@ def add_parser(sub) -> None:
                         "oracle: the data's own labels)")
     p.add_argument("--split", default="test", choices=("dev", "test"),
                    help="swap and deid: the people to report on (dev: 0-5, where parameters are chosen, "
-                        "without dlib; test: 6-11, with dlib as the independent recognizer)")
+                        "without dlib; test: 6-11, with dlib as the independent recognizer); look: dev, the 80 "
+                        "faces after the parser's held-out 150, where choices are made; test, those 150")
     p.add_argument("--video-frames", type=int, default=120, metavar="N",
                    help="deid: frames of each shared talking-head clip in the video part "
                         "(0: no video part; default %(default)s)")
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.task == "look":
         from ..eval.look_eval import run_look_eval
 
-        print(run_look_eval(data, limit=args.limit, parser=args.parser).to_table())
+        print(run_look_eval(data, limit=args.limit, parser=args.parser, split=args.split).to_table())
         return 0
     methods = tuple(m.strip() for m in (args.methods or ",".join(ready_methods())).split(",") if m.strip())
     try:
