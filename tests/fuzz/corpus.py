@@ -295,7 +295,9 @@ def build(root: Path, mode: str = "short", seed: int = 0) -> list[Case]:
     add("audio-into-webm", ["erase", "c.mp4", "-o", "o.webm"], out_err, "o.webm", setup=copy("c.mp4", clip))
 
     # ---- signals (causes 1, 2, 17, 18)
-    slow = _clip(data / "slow.mp4", n=400, size=(320, 192))
+    # Long enough that the run is still going 3 s after its output appears on a fast machine (400 frames
+    # took 3.1-3.6 s in all by 2026-12-06, and the SIGTERM case then sometimes came too late).
+    slow = _clip(data / "slow.mp4", n=1200, size=(320, 192))
     add("ctrl-c-partial-is-input", ["erase", "trick.partial.mp4", "-o", "trick.mp4"], _codes(130), "trick",
         setup=copy("trick.partial.mp4", slow), signal=("SIGINT", "after:3"), must_not_exist=("trick.mp4",),
         extra_ok=("trick.partial-*.mp4",), short=True, timeout=180)
