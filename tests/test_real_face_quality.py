@@ -178,7 +178,8 @@ def test_small_islands_of_glasses_or_hair_inside_the_face_are_erased_but_frames_
 
 
 def test_a_few_glasses_pixels_by_the_eyes_are_the_parser_mistaking_lids_not_glasses():
-    from facecanvas.eraser import GLASSES_MIN, _may_erase
+    from facecanvas.eraser import _may_erase
+    from facecanvas.masks.face_parser import GLASSES_MIN
 
     s = 160
     lab = np.full((s, s), HAIR, np.uint8)

@@ -325,18 +325,12 @@ def _may_erase(labels: np.ndarray, remove_glasses: bool) -> np.ndarray:
 
 
 def wears_glasses(labels: np.ndarray) -> bool:
-    """Do the parser's labels of a canonical crop show a pair of glasses? Glasses under ``GLASSES_MIN`` of
-    the crop are the parser taking lids, lashes or eye shadow for a frame (on dark skin most of all): kept
-    on top, they stayed over the blank face as bits of the eyes."""
-    from .masks.face_parser import GLASSES
+    """Do the parser's labels of a canonical crop show a pair of glasses (``face_parser.sees_glasses``)?"""
+    from .masks.face_parser import GLASSES, sees_glasses
 
-    return np.count_nonzero(labels == GLASSES) >= GLASSES_MIN * labels.size
+    return sees_glasses(labels == GLASSES)
 
 
-# On the first 400 CelebAMask-HQ training faces, the parser's glasses covered 2.7-7.9% of the crop on the 15
-# faces with real glasses it found (a rimless pair it barely saw: 0.3%), and mostly under 1% (at most 2.1%)
-# on the faces without glasses where it found some.
-GLASSES_MIN = 0.015
 ISLAND = 0.0012  # of the crop's area (about 0.15 x 0.15 iod): a smaller island of hair or glasses in the face is erased
 
 

@@ -39,7 +39,6 @@ from ..analysis import landmark_groups as lg
 from ..analysis.align import fit_similarity
 from ..analysis.face import Face
 from ..blend.poisson import membrane, poisson_blend
-from ..eraser import GLASSES_MIN
 from ..masks.parts import feather, mask_box
 from .color import LabStats, lab_stats, skin_mask, transfer
 from .mesh_warp import MESH_POINTS, PiecewiseWarp, remap, triangles
@@ -187,14 +186,20 @@ def blend_region(points: np.ndarray, box, margin_px: float) -> np.ndarray:
     return m > 0
 
 
-def forehead_ramp(points: np.ndarray, shape: tuple[int, int], keep: float) -> np.ndarray:
-    """HxW float32: 1 up to ``keep`` of the way from the brows to the face's top edge (mesh point 10),
-    falling linearly to 0 there, measured along the face's own up axis (chin to forehead)."""
+def _up_axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(p: the (N, 2) points, up: the face's unit up axis from the chin (152) to the forehead top (10), the
+    brows' highest and the top's height along it, measured from the chin)."""
     p = np.asarray(points, np.float64)[:, :2]
     up = p[10] - p[152]
     up /= max(float(np.linalg.norm(up)), 1e-6)
     brows = float(((p[list(lg.RIGHT_BROW + lg.LEFT_BROW)] - p[152]) @ up).max())
-    top = float((p[10] - p[152]) @ up)
+    return p, up, brows, float((p[10] - p[152]) @ up)
+
+
+def forehead_ramp(points: np.ndarray, shape: tuple[int, int], keep: float) -> np.ndarray:
+    """HxW float32: 1 up to ``keep`` of the way from the brows to the face's top edge (mesh point 10),
+    falling linearly to 0 there, measured along the face's own up axis (chin to forehead)."""
+    p, up, brows, top = _up_axis(points)
     if top - brows < 2 or keep >= 1:
         return np.ones(shape, np.float32)
     ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
@@ -208,16 +213,14 @@ def top_edge_ramp(points: np.ndarray, region: np.ndarray, width: float) -> np.nd
     forehead, where the source's forehead shading meets the target's: a short ramp there left a line."""
     if width < 1:
         return np.ones(region.shape, np.float32)
-    p = np.asarray(points, np.float64)[:, :2]
-    up = p[10] - p[152]
-    up /= max(float(np.linalg.norm(up)), 1e-6)
-    brows = float(((p[list(lg.RIGHT_BROW + lg.LEFT_BROW)] - p[152]) @ up).max())
-    ys, xs = np.mgrid[0:region.shape[0], 0:region.shape[1]].astype(np.float32)
-    above = (xs - p[152, 0]) * up[0] + (ys - p[152, 1]) * up[1] > brows
-    edge = region & ~cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & above
-    if not edge.any():
+    p, up, brows, _ = _up_axis(points)
+    ys, xs = np.nonzero(region & ~cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool))
+    above = (xs - p[152, 0]) * up[0] + (ys - p[152, 1]) * up[1] > brows  # only the edge's pixels are projected
+    if not above.any():
         return np.ones(region.shape, np.float32)
-    t = np.clip(cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 3) / width, 0, 1)
+    edge = np.ones(region.shape, np.uint8)
+    edge[ys[above], xs[above]] = 0
+    t = np.clip(cv2.distanceTransform(edge, cv2.DIST_L2, 3) / width, 0, 1)
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
@@ -365,10 +368,10 @@ PARSER_CONFIDENCE = 0.55  # occluder probability where the target starts to be k
 
 def occluder_classes(fp, glasses: np.ndarray) -> list[int]:
     """Parser classes that cover the face in a crop: hair (a fringe), a hat, another object, and glasses
-    when the parser sees a pair (``glasses``: its glasses probability over the crop). A few glasses pixels
-    by the eyes are lids or eye shadow it took for a frame (``eraser.GLASSES_MIN``): kept, they left the
-    target's lids over the swap, and marked the source's own as holes in its texture."""
-    pair = np.count_nonzero(glasses > 0.5) >= GLASSES_MIN * glasses.size
+    when the parser sees a pair (``glasses``: its glasses probability over the crop; ``fp.sees_glasses``):
+    a few glasses pixels by the eyes kept the target's lids over the swap, and made holes in the source's
+    texture."""
+    pair = fp.sees_glasses(glasses > 0.5)
     return [fp.HAIR, fp.GLASSES, fp.HAT, fp.OTHER] if pair else [fp.HAIR, fp.HAT, fp.OTHER]
 
 
