@@ -38,6 +38,24 @@ def test_parse_shapes_dtype_range(parser):
     np.testing.assert_allclose(prob.sum(2), 1.0, atol=1e-4)
 
 
+def test_occluder_belief_hands_face_pixels_to_likely_occluders(parser, astronaut_bgr, astronaut_face):
+    from facecanvas.analysis import align_face
+
+    for size in (parser.input_size, 256):
+        t = align_face(astronaut_face.five_points(), size)
+        crop = t.warp(astronaut_bgr)
+        prob = parser.probabilities(crop, channels_first=True)
+        face_p = prob[list(fp.FACE_CLASSES)].sum(0)
+        other = np.setdiff1d(np.arange(fp.NUM_CLASSES), fp.FACE_CLASSES)
+        expected = prob.argmax(0)
+        flip = (face_p < 0.65) & np.isin(expected, fp.FACE_CLASSES)
+        expected[flip] = other[prob[other][:, flip].argmax(0)]
+        got = parser.parse(crop, occluder_belief=0.35)
+        assert got.dtype == np.uint8 and np.mean(got != expected) < 1e-3  # float sums may round apart
+        assert np.array_equal(parser.parse(crop, occluder_belief=0.5), parser.parse(crop))
+        assert np.count_nonzero(np.isin(got, fp.FACE_CLASSES)) <= np.count_nonzero(np.isin(parser.parse(crop), fp.FACE_CLASSES))
+
+
 def test_rejects_bad_input(parser):
     with pytest.raises(ValueError):
         parser.parse(np.zeros((64, 64), np.uint8))

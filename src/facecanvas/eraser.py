@@ -267,20 +267,11 @@ def face_labels(parser, image: np.ndarray, points5: np.ndarray, size: int = 256)
     side = int(getattr(parser, "input_size", size) or size)
     tf = align_face(points5, side)
     crop = tf.warp(image, cv2.INTER_LINEAR)
-    if KEEP_BELIEF >= 0.5 or not hasattr(parser, "probabilities"):
+    if not hasattr(parser, "probabilities"):  # a parser of labels only (the data's own, a test's)
         return parser.parse(crop)
     # Keep a pixel when the parser gives hair, glasses or another occluder more than KEEP_BELIEF in all: a
     # strand painted over shows more than a few skin pixels left at a fringe's edge.
-    from .masks.face_parser import FACE_CLASSES
-
-    prob = parser.probabilities(crop, channels_first=True)  # reductions over whole planes are fast
-    labels = prob.argmax(0).astype(np.uint8)
-    face_p = np.add.reduce(prob[list(FACE_CLASSES)], 0)
-    other = np.setdiff1d(np.arange(prob.shape[0]), FACE_CLASSES)
-    flip = (face_p < 1.0 - KEEP_BELIEF) & np.isin(labels, FACE_CLASSES)
-    if flip.any():
-        labels[flip] = other[prob[other][:, flip].argmax(0)]
-    return labels
+    return parser.parse(crop, occluder_belief=KEEP_BELIEF)
 
 
 # The parser's belief in an occluder (hair, glasses, a hand) above which a pixel stays; 0.5 = its own labels.

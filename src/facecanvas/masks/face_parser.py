@@ -49,6 +49,9 @@ def sees_glasses(glasses: np.ndarray) -> bool:
     most of all): kept on top as an occluder, that left bits of the eyes over an edit."""
     return np.count_nonzero(glasses) >= GLASSES_MIN * glasses.size
 
+_IS_FACE = np.isin(np.arange(256), FACE_CLASSES)
+_NOT_FACE = np.setdiff1d(np.arange(NUM_CLASSES), FACE_CLASSES).astype(np.uint8)
+
 # BGR colours for ``colorize`` (index = class id).
 PALETTE = np.array([[0, 0, 0], [128, 178, 255], [0, 60, 120], [255, 255, 0], [0, 200, 255], [60, 20, 220],
                     [130, 0, 100], [20, 70, 150], [255, 0, 200], [0, 128, 255], [200, 160, 120],
@@ -115,9 +118,30 @@ class FaceParser:
         lg /= lg.sum(2, keepdims=True)
         return np.ascontiguousarray(lg.transpose(2, 0, 1)) if channels_first else lg
 
-    def parse(self, crop_bgr: np.ndarray) -> np.ndarray:
-        """HxW uint8 class ids for an HxWx3 uint8 BGR canonical crop."""
-        return self.logits(crop_bgr).argmax(2).astype(np.uint8)
+    def parse(self, crop_bgr: np.ndarray, occluder_belief: float = 0.5) -> np.ndarray:
+        """HxW uint8 class ids for an HxWx3 uint8 BGR canonical crop. ``occluder_belief`` below 0.5: a pixel
+        whose classes outside the face proper (hair, glasses, a hand, ...) together pass it takes the likeliest
+        of them, though a face class is likelier on its own (a strand's edge then stays hair)."""
+        if occluder_belief >= 0.5:
+            return self.logits(crop_bgr).argmax(2).astype(np.uint8)
+        h, w = crop_bgr.shape[:2]
+        scores = self._scores(crop_bgr) if (h, w) == (self.input_size,) * 2 else \
+            np.ascontiguousarray(self.logits(crop_bgr).transpose(2, 0, 1))
+        # Plane by plane: numpy's argmax and sums over the first axis of CxHxW are several times slower.
+        best = scores[0].copy()
+        labels = np.zeros(best.shape, np.uint8)
+        for c in range(1, len(scores)):
+            labels[scores[c] > best] = c
+            np.maximum(best, scores[c], out=best)
+        e = scores - best
+        np.exp(e, out=e)
+        face = e[FACE_CLASSES[0]].copy()
+        for c in FACE_CLASSES[1:]:
+            face += e[c]
+        flip = (face < (1.0 - occluder_belief) * e.sum(0)) & _IS_FACE[labels]
+        if flip.any():
+            labels[flip] = _NOT_FACE[e[_NOT_FACE][:, flip].argmax(0)]
+        return labels
 
     def parse_face(self, image: np.ndarray, face, size: int = 256):
         """(labels in the ``size`` canonical crop, the AlignTransform image -> crop)."""
