@@ -148,7 +148,7 @@ def test_erase_face_without_paste_leaves_the_image_and_hands_back_the_composite(
     from facecanvas.eraser import blank_face, erase_face
 
     image = astronaut_bgr.copy()
-    done = blank_face(image, astronaut_face)
+    done = blank_face(image, astronaut_face, whole=False)  # as erase_face (whole=True: see the face box test)
     assert np.array_equal(image, astronaut_bgr) and done.alpha is None
     assert done.crop_alpha.shape == done.hole.shape and done.crop_alpha.max() == pytest.approx(1.0)
     # Pasting what it handed back gives exactly what the pasting call writes.
@@ -181,3 +181,38 @@ def test_clone_fill_works_at_any_image_size(astronaut_bgr, size):
     out = inpaint(img, hole, method="clone")
     assert out.shape == img.shape and np.array_equal(out[~hole], img[~hole])
     assert abs(float(out[hole].mean()) - float(img[~hole].mean())) < 60
+
+
+@pytest.mark.parametrize("parts", [("brows", "eyes", "nose", "mouth"), ("brows",), ("eyes", "mouth")])
+def test_erase_reads_only_the_face_box_of_its_crop(astronaut_bgr, astronaut_face, monkeypatch, parts):
+    # erase_face resamples its crop sharply (cubic) only over eraser.fill_box and bilinearly elsewhere. That is
+    # only safe while nothing outside the box reaches the result: with white outside it, the erase must match
+    # one made from a crop resampled sharply all over (to 2 levels: the box's own warp rounds a little apart).
+    from facecanvas import eraser as E
+    from facecanvas.analysis.align import AlignTransform
+    from facecanvas.blend import paste_back
+
+    big = cv2.resize(astronaut_bgr, (1024, 1024), interpolation=cv2.INTER_CUBIC)  # crop at 512, cubic
+    face = E.FaceAnalyzer().analyze(big).faces[0]
+    settings = E.EraseSettings(parts)
+    whole = E.blank_face(big, face, settings)
+    expected = big.copy()
+    paste_back(expected, whole.blank, whole.crop_alpha, whole.transform)
+
+    warp = AlignTransform.warp
+
+    def white_outside(self, image, interpolation=cv2.INTER_CUBIC, sharp_box=None):
+        out = warp(self, image, interpolation, sharp_box)
+        if sharp_box is None:
+            return out
+        x0, y0, x1, y1 = np.clip(sharp_box, 0, self.size)
+        white = np.full_like(out, 255)
+        white[y0:y1, x0:x1] = out[y0:y1, x0:x1]
+        return white
+
+    monkeypatch.setattr(AlignTransform, "warp", white_outside)
+    got = big.copy()
+    done = E.erase_face(got, face, settings)
+    assert done.transform.interpolation == cv2.INTER_CUBIC and done.transform.size > E.PLAN_SIZE
+    assert np.abs(got.astype(int) - expected).max() <= 2
+    assert np.mean(got != expected) < 0.002

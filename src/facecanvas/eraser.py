@@ -11,7 +11,7 @@ import numpy as np
 
 from .analysis import Face, FaceAnalyzer
 from .analysis.align import CANONICAL_POINTS, AlignTransform, align_face
-from .analysis.landmark_groups import LEFT_EYE, NOSE_TIP, RIGHT_EYE
+from .analysis.landmark_groups import FACE_OVAL, LEFT_EYE, NOSE_TIP, RIGHT_EYE
 from .blend import paste_back
 from .inpaint import FillMethod, PlannedFill, get_fill
 from .inpaint.fills import CloneFill
@@ -120,12 +120,14 @@ _PARSERS: dict = {}
 
 
 def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSettings(),
-               plans: PlanCache | None = None, key: Hashable | None = None) -> FaceErase:
+               plans: PlanCache | None = None, key: Hashable | None = None, whole: bool = True) -> FaceErase:
     """The blank face of one face of ``image`` (HxWx3 uint8 BGR) as a crop; ``image`` is not touched.
 
     The result's ``blank`` and ``crop_alpha`` are what ``erase_face`` pastes; effects paste their own
     composite of them instead, so the face is resampled once. ``alpha`` is None (nothing was pasted).
     ``plans`` and ``key`` (video): reuse this face's clone plan from the previous frame (``PlanCache``).
+    ``whole``: False when only the fill is pasted (``erase_face``): the crop is then resampled sharply only
+    over the face (``fill_box``), and bilinearly outside it, where nothing of it is pasted.
     """
     fill = settings.fill
     # A method with a fixed working scale (the neural model's) decides the crop size itself.
@@ -137,7 +139,7 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     cached = plans is not None and key is not None
     on_top = None  # out-size bool: what the parser keeps on top of the edit
     if cached:
-        again = _blank_again(image, face, out_size, plans.result(key))
+        again = _blank_again(image, face, out_size, plans.result(key), whole)
         if again is not None:
             return again
     plan_tf = align_face(points5, plan_size)
@@ -179,7 +181,7 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
             out_tf, out_crop = plan_tf, crop
         else:
             out_tf = align_face(points5, out_size)
-            out_crop = out_tf.warp(image, _interpolation(out_tf))
+            out_crop = out_tf.warp(image, _interpolation(out_tf), None if whole else fill_box(out_tf, face))
         alpha = cv2.resize(feather(hole, feather_px, soft), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
         if native is not None:  # what stays on top is cut at the parser's resolution, not the plan's
             on_top = kept_pixels(native, out_size, settings.remove_glasses)
@@ -226,7 +228,8 @@ def _mean(crop: np.ndarray, where: np.ndarray) -> np.ndarray:
     return np.array(cv2.mean(crop, where.astype(np.uint8))[:3], np.float32) if where.any() else np.zeros(3, np.float32)
 
 
-def _blank_again(image: np.ndarray, face: Face, out_size: int, kept: _Kept | None) -> FaceErase | None:
+def _blank_again(image: np.ndarray, face: Face, out_size: int, kept: _Kept | None,
+                 whole: bool = True) -> FaceErase | None:
     """The kept blank face on this frame (``FaceErase`` of this frame's crop), or None when it may not serve."""
     if kept is None or kept.done.crop.shape[0] != out_size or not kept.ring.any():
         return None
@@ -234,7 +237,7 @@ def _blank_again(image: np.ndarray, face: Face, out_size: int, kept: _Kept | Non
     pts = tf.to_crop(face.landmarks)[:, :2]
     if np.abs(pts - kept.points).max() > SAME_SHAPE * interocular(pts):
         return None
-    crop = tf.warp(image, _interpolation(tf))
+    crop = tf.warp(image, _interpolation(tf), None if whole else fill_box(tf, face))
     shift = _mean(crop, kept.ring) - kept.ring_mean
     if np.abs(shift).max() > SAME_LIGHT:
         return None
@@ -249,13 +252,24 @@ def erase_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
                plans: PlanCache | None = None, key: Hashable | None = None) -> FaceErase:
     """Erase one face of ``image`` (HxWx3 uint8 BGR) **in place**: ``blank_face`` pasted back.
     The result's ``alpha`` is the image-space alpha of the paste."""
-    done = blank_face(image, face, settings, plans, key)
+    done = blank_face(image, face, settings, plans, key, whole=False)
     done.alpha = paste_back(image, done.blank, done.crop_alpha, done.transform)
     return done
 
 
 def _interpolation(transform: AlignTransform, shading_only: bool = False) -> int:
     return cv2.INTER_LINEAR if shading_only else transform.interpolation
+
+
+def fill_box(transform: AlignTransform, face: Face) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of ``transform``'s crop that an erase reads: the face oval (the hole lies within
+    0.06 iod of it, the grain's sources inside it), grown by the fill's blur window (3 detail sigmas, 1/128
+    of the side each) with room to spare. tests/test_eraser.py checks the erase is the same as with a
+    crop resampled sharply all over."""
+    pts = transform.to_crop(face.landmarks[list(FACE_OVAL)])
+    pad = 0.1 * face.interocular * transform.scale + 0.05 * transform.size + 2
+    (x0, y0), (x1, y1) = np.floor(pts.min(0) - pad), np.ceil(pts.max(0) + pad) + 1
+    return int(x0), int(y0), int(x1), int(y1)
 
 
 def face_labels(parser, image: np.ndarray, points5: np.ndarray, size: int = 256) -> np.ndarray | None:

@@ -72,12 +72,25 @@ class AlignTransform:
         p = np.asarray(points, np.float64)[..., :2]
         return p @ inv[:, :2].T + inv[:, 2]
 
-    def warp(self, image: np.ndarray, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    def warp(self, image: np.ndarray, interpolation: int = cv2.INTER_CUBIC,
+             sharp_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """The canonical crop of ``image`` (borders replicate, so no black wedges feed the inpainter).
 
-        Cubic by default: bilinear resampling there and back would wash out the skin grain."""
-        return cv2.warpAffine(image, self.matrix, (self.size, self.size), flags=interpolation,
-                              borderMode=cv2.BORDER_REPLICATE)
+        Cubic by default: bilinear resampling there and back would wash out the skin grain.
+        ``sharp_box``: (x0, y0, x1, y1) of the crop; only there is ``interpolation`` used, the rest is
+        bilinear (OpenCV's cubic warp is about 6x slower than its bilinear one): for a caller that reads
+        no pixel outside it."""
+        size = (self.size, self.size)
+        if sharp_box is None or interpolation == cv2.INTER_LINEAR:
+            return cv2.warpAffine(image, self.matrix, size, flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
+        x0, y0, x1, y1 = (int(v) for v in np.clip(sharp_box, 0, self.size))
+        out = cv2.warpAffine(image, self.matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if x1 > x0 and y1 > y0:
+            m = self.matrix.copy()
+            m[:, 2] -= (x0, y0)  # the same map, its output shifted to the box's corner
+            out[y0:y1, x0:x1] = cv2.warpAffine(image, m, (x1 - x0, y1 - y0), flags=interpolation,
+                                               borderMode=cv2.BORDER_REPLICATE)
+        return out
 
     def image_roi(self, image_shape: tuple[int, ...], margin: int = 2,
                   crop_box: tuple[int, int, int, int] | None = None) -> tuple[int, int, int, int]:
