@@ -216,3 +216,20 @@ def test_erase_reads_only_the_face_box_of_its_crop(astronaut_bgr, astronaut_face
     assert done.transform.interpolation == cv2.INTER_CUBIC and done.transform.size > E.PLAN_SIZE
     assert np.abs(got.astype(int) - expected).max() <= 2
     assert np.mean(got != expected) < 0.002
+
+
+def test_clone_fill_clamps_grain_like_numpy():
+    from facecanvas.inpaint.methods import _clamp, _grain_limit
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 9, (40, 30, 3)).astype(np.float32)
+    for lim in (np.array([4.0, 7.5, 12.0]), 5.0, np.inf):
+        got = _clamp(x, lim)
+        assert got.shape == x.shape and np.array_equal(got, np.clip(x, -lim, lim).astype(np.float32))
+    g = x[..., :1]
+    assert np.array_equal(_clamp(g, np.array([3.0])), np.clip(g, -3.0, 3.0))
+    sample = rng.random((40, 30)) > 0.5
+    ref = x[sample][:: max(1, sample.sum() // 4000)]
+    expected = 3.0 * 1.4826 * np.median(np.abs(ref - np.median(ref, 0)), 0) + 1e-3
+    assert np.allclose(_grain_limit(x, sample), expected)
+    assert _grain_limit(x, np.zeros((40, 30), bool)) == np.inf

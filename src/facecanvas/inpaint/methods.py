@@ -153,9 +153,11 @@ def render_clone(image: np.ndarray, hole: np.ndarray, plan: ClonePlan) -> np.nda
     map_x = np.where(ok, sx - x0, -1).astype(np.float32)
     map_y = np.where(ok, sy - y0, -1).astype(np.float32)
     grain = cv2.remap(detail, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    grain = np.clip(grain.reshape(bh, bw, -1), -lim, lim)
-    fill = np.clip(low[box] + grain + 0.5, 0, 255).astype(np.uint8)
-    np.copyto(out[box], fill.reshape(out[box].shape), where=in_hole[..., None] if out.ndim == 3 else in_hole)
+    grain = _clamp(grain.reshape(bh, bw, -1), lim)
+    fill = low[box] + grain.reshape(low[box].shape)
+    fill += 0.5
+    fill = np.clip(fill, 0, 255, out=fill).astype(np.uint8)
+    cv2.copyTo(fill, in_hole.astype(np.uint8), out[box])  # a masked copy, ~20x numpy's copyto(where=)
     return out
 
 
@@ -181,11 +183,24 @@ def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _grain_limit(detail: np.ndarray, sample: np.ndarray, k: float = 3.0) -> np.ndarray | float:
     """+-k robust deviations of the grain, so moles, hair strands and edges are not cloned as structure."""
-    ref = detail[sample]
-    if len(ref) < 50:
+    idx = np.flatnonzero(sample)
+    if len(idx) < 50:
         return np.inf
-    ref = ref[:: max(1, len(ref) // 4000)]  # a few thousand samples pin a median down
+    idx = idx[:: max(1, len(idx) // 4000)]  # a few thousand samples pin a median down
+    ref = detail.reshape(len(sample.ravel()), -1)[idx] if detail.ndim == 3 else detail.ravel()[idx]
     return k * 1.4826 * np.median(np.abs(ref - np.median(ref, 0)), 0) + 1e-3
+
+
+def _clamp(x: np.ndarray, lim: np.ndarray | float) -> np.ndarray:
+    """``np.clip(x, -lim, lim)`` for float32 HxWxC ``x`` and a per-channel (or scalar) ``lim``: OpenCV takes
+    the channels' limits as one scalar, over 10x faster than numpy broadcasting them."""
+    if np.ndim(lim) == 0:
+        return x if np.isinf(lim) else np.clip(x, -lim, lim)
+    if x.dtype != np.float32 or x.shape[-1] != len(lim) or len(lim) > 4:
+        return np.clip(x, -lim, lim)
+    top = tuple(float(v) for v in lim) + (0.0,) * (4 - len(lim))
+    out = cv2.max(cv2.min(x, top), tuple(-v for v in top))
+    return out.reshape(x.shape)
 
 
 def opencv_fill(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 5) -> np.ndarray:
