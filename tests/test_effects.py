@@ -282,3 +282,34 @@ def test_cli_effect_and_gallery(tmp_path, astronaut_bgr):
     assert s.shape[1] == 4 * 128 + 5 * 6 and s.shape[0] > 2 * 128  # original, blank and 5 effects
     r = run_cli("effect", "transplant", photo, "-o", tmp_path / "t.png")
     assert r.returncode == 2 and "--donor" in r.stderr and not (tmp_path / "t.png").exists()
+
+
+@pytest.mark.parametrize("name", ["comic", "small-face", "eyebrowless"])
+def test_effects_read_only_the_face_box_of_their_crop(astronaut_bgr, monkeypatch, name):
+    # Effects resample their crop sharply only over eraser.fill_box (the rest bilinearly): nothing outside it
+    # may reach the output. With white outside the box, the output must match one made from a crop resampled
+    # sharply all over, to the few levels by which the box's own warp rounds apart (Poisson pastes spread them).
+    from facecanvas import FaceAnalyzer
+    from facecanvas.analysis.align import AlignTransform
+    import facecanvas.effects.compose as compose
+
+    big = cv2.resize(astronaut_bgr, (1024, 1024), interpolation=cv2.INTER_CUBIC)  # a 512 px cubic crop
+    faces = FaceAnalyzer().analyze(big).faces
+    blank_face, warp = compose.blank_face, AlignTransform.warp
+    monkeypatch.setattr(compose, "blank_face", lambda *a, **k: blank_face(*a, **{**k, "whole": True}))
+    expected = apply_effect(big, name, faces=faces).image
+
+    def white_outside(self, image, interpolation=cv2.INTER_CUBIC, sharp_box=None):
+        out = warp(self, image, interpolation, sharp_box)
+        if sharp_box is None:
+            return out
+        x0, y0, x1, y1 = np.clip(sharp_box, 0, self.size)
+        white = np.full_like(out, 255)
+        white[y0:y1, x0:x1] = out[y0:y1, x0:x1]
+        return white
+
+    monkeypatch.setattr(compose, "blank_face", blank_face)
+    monkeypatch.setattr(AlignTransform, "warp", white_outside)
+    got = apply_effect(big, name, faces=faces).image
+    diff = np.abs(got.astype(int) - expected).max(-1)
+    assert diff.max() <= 8 and np.mean(diff > 2) < 1e-4

@@ -126,8 +126,8 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     The result's ``blank`` and ``crop_alpha`` are what ``erase_face`` pastes; effects paste their own
     composite of them instead, so the face is resampled once. ``alpha`` is None (nothing was pasted).
     ``plans`` and ``key`` (video): reuse this face's clone plan from the previous frame (``PlanCache``).
-    ``whole``: False when only the fill is pasted (``erase_face``): the crop is then resampled sharply only
-    over the face (``fill_box``), and bilinearly outside it, where nothing of it is pasted.
+    ``whole``: False when nothing outside the face is pasted (``erase_face``, the effects): the crop is then
+    resampled sharply only over the face (``fill_box``), and bilinearly outside it.
     """
     fill = settings.fill
     # A method with a fixed working scale (the neural model's) decides the crop size itself.

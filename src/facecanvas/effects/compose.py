@@ -17,8 +17,8 @@ from ..analysis import Face
 from ..analysis.align import AlignTransform, align_face
 from ..blend import paste_back
 from ..blend.poisson import membrane, poisson_blend
-from ..eraser import (EraseSettings, FaceErase, blank_face, kept_pixels, resolve_parser, trusted_labels, wears_glasses,
-                      work_size)
+from ..eraser import (EraseSettings, FaceErase, blank_face, fill_box, kept_pixels, resolve_parser, trusted_labels,
+                      wears_glasses, work_size)
 from ..inpaint.plan_cache import PlanCache, track_key
 from ..masks import face_region, feather, mask_box
 from ..masks.parts import interocular
@@ -318,13 +318,14 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     erased = None
     if erase_parts:
         # Not pasted here: the composite below goes in with one paste, so the face is resampled once.
+        # (whole=False: nothing outside the face's box of the crop reaches the composite's paste.)
         erased = blank_face(image, face, EraseSettings(erase_parts, size=s, parser=parser, remove_glasses=remove_glasses),
-                            plans, track_key(face))
+                            plans, track_key(face), whole=False)
         transform, crop, blank, hole = erased.transform, erased.crop, erased.blank, erased.hole
         labels = erased.labels
     else:
         transform = align_face(face.five_points(), s)
-        crop = transform.warp(image)
+        crop = transform.warp(image, cv2.INTER_CUBIC, fill_box(transform, face))
         blank, hole = crop, np.zeros((s, s), bool)
         labels = trusted_labels(resolve_parser(parser), image, face)
     c1 = clock()
