@@ -233,3 +233,22 @@ def test_clone_fill_clamps_grain_like_numpy():
     expected = 3.0 * 1.4826 * np.median(np.abs(ref - np.median(ref, 0)), 0) + 1e-3
     assert np.allclose(_grain_limit(x, sample), expected)
     assert _grain_limit(x, np.zeros((40, 30), bool)) == np.inf
+
+
+def test_clone_render_reads_nothing_outside_clone_reads(astronaut_bgr, astronaut_face):
+    # The eraser resamples its crop sharply only inside clone_reads' box: outside it, the render must not look.
+    from facecanvas import eraser as E
+    from facecanvas.inpaint.methods import clone_reads, plan_clone, render_clone
+
+    small = align_face(astronaut_face.five_points(), 128)
+    crop = small.warp(astronaut_bgr)
+    pts = small.to_crop(astronaut_face.landmarks)
+    hole, _, source, known, edge, *_ = E._plan_masks(crop, pts, E.PARTS)
+    plan = plan_clone(crop, hole, source, known, edge=edge)
+    big = align_face(astronaut_face.five_points(), 384).warp(astronaut_bgr)
+    hole384 = cv2.resize(hole.astype(np.uint8), (384, 384), interpolation=cv2.INTER_LINEAR) > 0
+    x0, y0, x1, y1 = clone_reads(plan, hole, 384)
+    assert 0 < x1 - x0 < 384 and 0 < y1 - y0 < 384
+    white = np.full_like(big, 255)
+    white[y0:y1, x0:x1] = big[y0:y1, x0:x1]
+    assert np.array_equal(render_clone(white, hole384, plan)[hole384], render_clone(big, hole384, plan)[hole384])

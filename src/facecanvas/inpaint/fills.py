@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from .methods import ClonePlan, clone_fill, opencv_fill, plan_clone, render_clone
+from .methods import ClonePlan, clone_fill, clone_reads, opencv_fill, plan_clone, render_clone
 
 
 @runtime_checkable
@@ -39,6 +39,11 @@ class PlannedFill(FillMethod, Protocol):
 
     def render(self, image: np.ndarray, hole: np.ndarray, plan: ClonePlan) -> np.ndarray: ...
 
+    def reads(self, plan: ClonePlan, hole: np.ndarray, size: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1): the box of a ``size`` crop that ``render`` of ``plan`` (planned for ``hole``)
+        reads; the caller may resample the rest of the crop more cheaply."""
+        ...
+
 
 class CloneFill:
     """Harmonic shading plus pixel-cloned real skin grain (the default; no model)."""
@@ -53,6 +58,9 @@ class CloneFill:
 
     def render(self, image, hole, plan):
         return render_clone(image, hole, plan)
+
+    def reads(self, plan, hole, size):
+        return clone_reads(plan, hole, size)
 
 
 class OpenCVFill:
@@ -105,6 +113,9 @@ class RefineFill:
         if known.shape != hole.shape:
             known = cv2.resize(known.astype(np.uint8), hole.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
         return self.model.refine(image, hole, coarse, context=known)
+
+    def reads(self, plan, hole, size):
+        return 0, 0, size, size  # the model sees the whole crop's skin
 
 
 FILLS = {"clone": CloneFill, "telea": lambda: OpenCVFill("telea"), "ns": lambda: OpenCVFill("ns"),

@@ -161,6 +161,25 @@ def render_clone(image: np.ndarray, hole: np.ndarray, plan: ClonePlan) -> np.nda
     return out
 
 
+def clone_reads(plan: ClonePlan, hole: np.ndarray, size: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of a ``size`` crop outside which ``render_clone`` of ``plan`` reads nothing, for the
+    hole it was planned for (at the plan's resolution; the rendered hole is that one resized): a bound on
+    the render's window, the hole's box and its grain sources scaled up with the grain blur's reach."""
+    ys, xs = np.nonzero(hole)
+    if not len(xs):
+        return 0, 0, 0, 0
+    off = plan.offsets[ys, xs]
+    ok = ~np.isnan(off[:, 0])
+    px = np.concatenate([xs, xs[ok] + off[ok, 0]])
+    py = np.concatenate([ys, ys[ok] + off[ok, 1]])
+    k = size / plan.low.shape[0]
+    # A plan pixel covers k render pixels; the resized hole reaches about one more; then the blur's window.
+    pad = 2 * k + np.ceil(3 * plan.sigma * k) + 4
+    x0, y0 = np.floor(np.array([px.min(), py.min()]) * k - pad).astype(int)
+    x1, y1 = np.ceil((np.array([px.max(), py.max()]) + 1) * k + pad).astype(int)
+    return max(0, x0), max(0, y0), min(size, x1), min(size, y1)
+
+
 def clone_fill(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = None,
                detail_sigma: float | None = None, known: np.ndarray | None = None,
                edge: np.ndarray | None = None) -> np.ndarray:
