@@ -218,3 +218,31 @@ def test_poisson_blend_matches_the_exact_solution_and_leaves_the_outside_alone()
         assert o.shape == (120, 140, 3) and np.array_equal(o[~region], np.dstack([dst] * 3)[~region])
     with pytest.raises(ValueError, match="unknown Poisson mode"):
         poisson_blend(dst, src, region, mode="screen")
+
+
+def test_a_part_and_the_blank_meet_halfway_when_the_part_takes_a_share_of_the_shading():
+    # share < 1: the patch meets dst - rest on its border, rest goes to the caller, and bend_blank bends dst
+    # by it, so patch and blank meet without a seam (small-face: a shaded side of the face is not lifted
+    # to the lighter blank as a glare; the blank darkens towards it instead).
+    from facecanvas.blend.poisson import poisson_blend
+    from facecanvas.effects.compose import bend_blank
+
+    yy, xx = np.mgrid[:100, :100]
+    dst = np.full((100, 100, 3), 200.0, np.float32)
+    src = np.dstack([100 + 0.3 * xx] * 3).astype(np.float32)
+    region = (yy - 50) ** 2 + (xx - 50) ** 2 < 25 ** 2
+    blank = (yy - 50) ** 2 + (xx - 50) ** 2 < 45 ** 2  # the blank face around the part
+    rest = np.zeros_like(dst)
+    full = poisson_blend(dst, src, region)
+    half = poisson_blend(dst, src, region, share=np.where(blank, 0.3, 1.0), rest=rest)
+    assert np.array_equal(poisson_blend(dst, src, region, share=1.0, rest=np.zeros_like(dst)), full)
+    assert np.array_equal(half[~region], dst[~region])  # the caller bends the outside
+    border = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~region
+    assert np.allclose(rest[border], 0.7 * (dst - src)[border], atol=1e-3) and not rest[~border].any()
+    assert half[region].mean() < full[region].mean() - 20  # the part keeps more of its own (darker) shading
+    canvas = half.copy()
+    bend_blank(canvas, blank & ~region, rest)
+    assert np.allclose(canvas[border], (dst - rest)[border])
+    outer = blank & ~cv2.erode(blank.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert np.abs(canvas[outer] - dst[outer]).max() < 0.25 * np.abs(rest).max()  # back to the face at the hole's edge
+    assert np.array_equal(canvas[~blank], dst[~blank])

@@ -113,13 +113,19 @@ def _fade_detail(dst: np.ndarray, src: np.ndarray, region: np.ndarray, width: fl
 
 
 def poisson_blend(dst: np.ndarray, src: np.ndarray, region: np.ndarray, mode: str = "normal",
-                  sweeps: int = 16, fade: float = 0.0, max_gain: float = 1.5) -> np.ndarray:
+                  sweeps: int = 16, fade: float = 0.0, max_gain: float = 1.5,
+                  share: float | np.ndarray = 1.0, rest: np.ndarray | None = None) -> np.ndarray:
     """``dst`` with ``region`` (HxW bool) seamlessly replaced by ``src`` (both HxWxC, same size).
 
     ``max_gain``: the largest brightness gain of ``mode="gain"`` (and its inverse, the smallest);
     beyond it the rest of the difference is added, as in normal mode. ``fade``: width (px) of the band
     inside the border where ``src``'s fine detail gives way to ``dst``'s (0 = none). Returns float32 (callers round once, at the end). Pixels of ``region`` on the
     array's own edge have no outside neighbour to take a value from; they are left out of the region.
+
+    ``share`` (a number, or HxW for each pixel outside the region): the part of the difference between
+    ``dst`` and the patch at the border that the patch takes on; the patch meets ``dst - rest`` there, and
+    ``rest`` (HxWxC float32, optional) receives that remainder on the border's outside pixels, for the
+    caller to bend ``dst`` by (so the two meet halfway; 1: the patch meets ``dst`` itself).
     """
     if mode not in MODES:
         raise ValueError(f"unknown Poisson mode {mode!r}; choose from {', '.join(MODES)}")
@@ -141,6 +147,15 @@ def poisson_blend(dst: np.ndarray, src: np.ndarray, region: np.ndarray, mode: st
     if mode == "gain":
         s = s * _shading_gain(d, s, r, max_gain)
     guide = _mixed_guidance_solution(d, s) if mode == "mixed" else s
-    h = membrane(np.where(r[..., None], 0.0, d - guide), r, sweeps)
+    gap = d - guide
+    if not np.isscalar(share) or share != 1.0:
+        keep = 1.0 - (np.asarray(share, np.float32)[box] if np.ndim(share) else np.float32(share))
+        left = gap * (keep[..., None] if np.ndim(keep) else keep)
+        gap = gap - left
+        if rest is not None:
+            border = cv2.dilate(r.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~r
+            view = rest[box] if rest.ndim == 3 else rest[box][..., None]
+            view[border] = left[border]
+    h = membrane(np.where(r[..., None], 0.0, gap), r, sweeps)
     out[box] = np.where(r[..., None], guide + h, d)
     return out[..., 0] if squeeze else out

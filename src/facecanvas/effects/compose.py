@@ -138,6 +138,12 @@ _MARGIN_KEPT = 0.05  # the same for a part put back where it was (only its edge 
 # With a parser: the share of the blank's shading change that a moved part's own pixels take on. All of it
 # lifts a shaded eye's white into a glare patch on a lighter blank; its skin margin takes all of it.
 _PART_SHADING = 0.35
+# The share of the shading difference between the whole inner face, moved (small-face), and the blank face
+# around it that the inner face takes on; the blank bends to meet it for the rest. All of it lifted a shaded
+# side of the face (a cheek turned from the light, the skin under a fringe) into a glare patch on the lighter
+# blank. Eyes and mouths keep taking all of it (their sockets' shade is local: bending the blank towards it
+# raised the tone gap on the development faces), and so do a donor's parts (lit elsewhere).
+_PART_LIFT = 0.3
 
 
 def source_region(src: PartSource, part: str, shape: tuple[int, int],
@@ -182,8 +188,13 @@ def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
 
 
 def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np.ndarray,
-               allowed: np.ndarray) -> np.ndarray | None:
-    """Move one part from ``src`` onto ``canvas`` (float32 crop, in place); returns the region it covers."""
+               allowed: np.ndarray, blank: np.ndarray | None = None,
+               bend: np.ndarray | None = None) -> np.ndarray | None:
+    """Move one part from ``src`` onto ``canvas`` (float32 crop, in place); returns the region it covers.
+
+    ``blank`` (crop bool): the blank face still showing. Where a Poisson-pasted part meets it, the part
+    takes only ``_PART_LIFT`` of their shading difference and the rest goes into ``bend`` (crop float32,
+    on the border's blank side), by which ``bend_blank`` then bends the blank to meet it."""
     s = canvas.shape[0]
     center, target = place(paste, paste.part, target_pts, src.points, paste.part)
     m = Placement(center, target, paste.scale, paste.rotate).matrix()
@@ -219,8 +230,12 @@ def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np
         a = feather(r, 0.05 * iod)[..., None]
         out = a * part + (1 - a) * dst
     else:
+        share = 1.0
+        if blank is not None and bend is not None and paste.part == "inner_face" and paste.source == "self":
+            share = np.where(blank[box], np.float32(_PART_LIFT), np.float32(1.0))
         out = poisson_blend(dst, part, r, mode="gain" if paste.blend == "poisson" else "mixed",
-                            fade=_FADE * iod, max_gain=3.0 if paste.source == "donor" else 1.5)
+                            fade=_FADE * iod, max_gain=3.0 if paste.source == "donor" else 1.5,
+                            share=share, rest=None if bend is None else bend[box])
         if own is not None and paste.blend == "poisson":
             # The part's own pixels (iris, white, lips) keep most of their tone; the skin around them takes
             # the blank's shading in full, so the border still matches exactly.
@@ -233,6 +248,18 @@ def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np
     moved = np.zeros((s, s), bool)
     moved[box] = r
     return moved
+
+
+def bend_blank(canvas: np.ndarray, free: np.ndarray, bend: np.ndarray) -> None:
+    """Bend the blank face still showing (``free``, crop bool) in place: by ``-bend`` where moved parts meet
+    it (``paste_part``), to nothing at the rest of its border (the face around the hole, hair on top)."""
+    fixed = free & np.any(bend != 0, axis=-1)
+    box = mask_box(free, pad=2)
+    if box is None or not fixed.any():
+        return
+    f, fx = free[box], fixed[box]
+    h = membrane(np.where(fx[..., None], -bend[box], 0.0).astype(np.float32), f & ~fx)
+    canvas[box] += np.where(f[..., None], h, 0.0)
 
 
 def paste_sticker_in_crop(canvas: np.ndarray, sticker: Sticker, image: StickerImage, pts: np.ndarray,
@@ -349,6 +376,8 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     moved_before = False
     blank_before = canvas.copy()
     restored = np.zeros((s, s), bool)
+    showing = hole.copy()  # the blank face not yet covered by a paste
+    bend = np.zeros((s, s, 3), np.float32)
     unchanged: list[bool] = []
     for p in effect.pastes:
         if _unchanged(p) and not moved_before and not (part_region(pts, p.part, (s, s)) & hole).any():
@@ -357,12 +386,15 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
         src = self_src if p.source == "self" else donor_for_size(s)
         if src.labels is None and the_parser is not None:  # a donor: parsed once per crop size
             src.labels = the_parser.parse(src.crop)
-        r = paste_part(canvas, p, src, pts, allowed)
+        r = paste_part(canvas, p, src, pts, allowed, showing, bend)
         if r is not None:
             regions.append(r)
             unchanged.append(_unchanged(p))
+            showing &= ~r
             if _unchanged(p):
                 restored |= r
+    if bend.any():
+        bend_blank(canvas, showing, bend)
     if (restored & hole).any():
         _reshade_blank(canvas, blank_before, crop, hole, restored, regions,
                        _RESHADE_REACH * iod)
