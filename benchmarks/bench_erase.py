@@ -169,6 +169,7 @@ class _StageClock:
             fill = staticmethod(clock._wrap(inner.fill, "fill"))
             plan = staticmethod(clock._wrap(inner.plan, "fill"))
             render = staticmethod(clock._wrap(inner.render, "fill"))
+            reads = staticmethod(clock._wrap(inner.reads, "fill"))
 
         self.fill_method = TimedClone()
 

@@ -252,3 +252,24 @@ def test_clone_render_reads_nothing_outside_clone_reads(astronaut_bgr, astronaut
     white = np.full_like(big, 255)
     white[y0:y1, x0:x1] = big[y0:y1, x0:x1]
     assert np.array_equal(render_clone(white, hole384, plan)[hole384], render_clone(big, hole384, plan)[hole384])
+
+
+def test_a_planned_fill_without_reads_is_still_driven_as_planned(astronaut_bgr, astronaut_face):
+    # PlannedFill.reads is optional: a fill that has only plan and render gets the face box resampled sharply.
+    from facecanvas import eraser as E
+    from facecanvas.inpaint import PlannedFill
+    from facecanvas.inpaint.fills import CloneFill
+
+    inner = CloneFill()
+
+    class Minimal:
+        name, crop_size = "minimal", None
+        fill, plan, render = inner.fill, inner.plan, inner.render
+
+    assert isinstance(Minimal(), PlannedFill) and not hasattr(Minimal(), "reads")
+    big = cv2.resize(astronaut_bgr, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    face = E.FaceAnalyzer().analyze(big).faces[0]
+    a, b = big.copy(), big.copy()
+    E.erase_face(a, face, E.EraseSettings(fill=Minimal()))
+    E.erase_face(b, face, E.EraseSettings())
+    assert np.abs(a.astype(int) - b).max() <= 2 and not np.array_equal(a, big)

@@ -182,7 +182,9 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
         else:
             out_tf = align_face(points5, out_size)
             # Sharp only where the render reads: a tracked face's kept blank also reads the skin around it.
-            sharp = None if whole else fill_box(out_tf, face) if cached else fill.reads(plan, hole, out_size)
+            reads = getattr(fill, "reads", None)  # optional in PlannedFill
+            sharp = None if whole else fill_box(out_tf, face) if cached or reads is None else \
+                reads(plan, hole, out_size)
             out_crop = out_tf.warp(image, _interpolation(out_tf), sharp)
         alpha = cv2.resize(feather(hole, feather_px, soft), (out_size, out_size), interpolation=cv2.INTER_LINEAR)
         if native is not None:  # what stays on top is cut at the parser's resolution, not the plan's

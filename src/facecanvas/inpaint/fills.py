@@ -39,10 +39,8 @@ class PlannedFill(FillMethod, Protocol):
 
     def render(self, image: np.ndarray, hole: np.ndarray, plan: ClonePlan) -> np.ndarray: ...
 
-    def reads(self, plan: ClonePlan, hole: np.ndarray, size: int) -> tuple[int, int, int, int]:
-        """(x0, y0, x1, y1): the box of a ``size`` crop that ``render`` of ``plan`` (planned for ``hole``)
-        reads; the caller may resample the rest of the crop more cheaply."""
-        ...
+    # Optional: ``reads(plan, hole, size) -> (x0, y0, x1, y1)``, the box of a ``size`` crop that ``render``
+    # of ``plan`` (planned for ``hole``) reads; the eraser then resamples the rest of the crop more cheaply.
 
 
 class CloneFill:
