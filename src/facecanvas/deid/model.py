@@ -11,6 +11,7 @@ the model's mean and components are averages over hundreds of faces, and a sampl
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,12 +73,56 @@ class TextureModel:
         # sampled mesh, whose first components are partly head turn, slid hair onto one cheek and took
         # the skin colour from the wrong place.)
         pts = self.mesh_mean.reshape(-1, 3) * k
+        # ... but where a draw's features lie is its own: a PCA mix moves lids, brows, lip corners and the
+        # nose's shading off the mean mesh by a few pixels, and the face mesh re-fitted on the output then
+        # read them as a closed eye, a smile or a nod (dev people: most of the pose error was the depth the
+        # mesh gave the new face). The texture's own mesh, as the face mesh finds it, is what is warped.
+        own = register_mesh(big, pts)
+        if own is not None:
+            pts = pts.copy()
+            pts[:, :2] = own[:, :2]
         skin = lab_stats(big, skin_mask(pts, big.shape))
         levels = [big]
         while levels[-1].shape[0] > 64:
             levels.append(cv2.pyrDown(levels[-1]))
         return SourceFace(big, pts, skin, name or f"synthetic identity {seed & 0xffffffff:08x}", levels=levels,
                           shape=(mesh * k).astype(np.float32))
+
+
+REGISTER_MAX_SHIFT = 0.12  # a found mesh further than this (mean point distance / eye distance) is not trusted
+
+
+def register_mesh(texture: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """(478, 3) the face mesh found on ``texture`` (a synthetic face, laid out on ``points``), or None
+    when it is not found or lies implausibly far from ``points``. The face mesh runs on the crop the
+    analyzer would give it, from a detection made of ``points`` (no detector: the face is where the
+    model put it)."""
+    from ..analysis import landmark_groups as lg
+    from ..analysis.face import Detection
+
+    p = np.asarray(points, np.float64)
+    oval = p[list(lg.FACE_OVAL), :2]
+    box = np.concatenate([oval.min(0), oval.max(0)]).astype(np.float32)
+    five = p[[lg.RIGHT_IRIS[0], lg.LEFT_IRIS[0], lg.NOSE_TIP, lg.MOUTH_RIGHT_CORNER, lg.MOUTH_LEFT_CORNER], :2]
+    det = Detection(box, 1.0, five.astype(np.float32))
+    with _LANDMARKER_LOCK:
+        found = _landmarker().landmarks(texture, det)
+    if found is None:
+        return None
+    iod = float(np.linalg.norm(five[0] - five[1])) or 1.0
+    if float(np.linalg.norm(found[:, :2] - p[:, :2], axis=1).mean()) > REGISTER_MAX_SHIFT * iod:
+        return None
+    return found
+
+
+_LANDMARKER_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _landmarker():
+    from ..analysis.landmarks import FaceMeshLandmarker
+
+    return FaceMeshLandmarker()
 
 
 def clean_skin(texture: np.ndarray, points: np.ndarray, spread: float = 3.0) -> np.ndarray:
