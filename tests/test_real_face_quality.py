@@ -375,3 +375,27 @@ def test_eyes_on_dark_skin_are_erased_whole(analyzer, name):
         cv2.fillConvexPoly(eyes, cv2.convexHull(face.points(side)[:, :2].astype(np.int32)), 1)
     changed = np.abs(out.astype(int) - img).max(-1) > 12
     assert changed[eyes > 0].mean() >= 0.9
+
+
+def test_eyebrowless_cuts_along_the_lid_not_in_plan_pixel_steps(held_out):
+    # Brows erased over kept eyes: the alpha just above the upper lid follows the lid smoothly. When the cut
+    # was made in the 128 px plan's pixels, it alternated in 4 px steps along the lashes (a hard, stepped
+    # dark arc): along a line 0.025 eye distances above the lid its spread was 0.16 (median over eyes of the
+    # first 10 held-out faces), now 0.07.
+    from facecanvas.eraser import blank_face
+    from facecanvas.masks import part_mask
+    from facecanvas.masks.parts import interocular
+
+    spreads = []
+    for stem, img, labels, face in held_out[:10]:
+        done = blank_face(img, face, EraseSettings(("brows",)))
+        a, s = done.crop_alpha, done.crop_alpha.shape[0]
+        pts = done.transform.to_crop(face.landmarks)
+        n, comp = cv2.connectedComponents(part_mask(pts, "eyes", (s, s), 0.0).astype(np.uint8))
+        for k in range(1, n):
+            ys, xs = np.nonzero(comp == k)
+            cols = range(int(np.percentile(xs, 25)), int(np.percentile(xs, 75)))
+            line = [a[int(round(ys[xs == x].min() - 0.025 * interocular(pts))), x] for x in cols]
+            spreads.append(np.std(line))
+        assert a[part_mask(pts, "eyes", (s, s), 0.0)].max() == 0  # the eyes stay whole
+    assert len(spreads) >= 12 and np.median(spreads) < 0.11
