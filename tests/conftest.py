@@ -50,3 +50,22 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     return subprocess.run([sys.executable, "-m", "facecanvas.cli.main", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def white_outside_sharp_box(monkeypatch) -> None:
+    """Make ``AlignTransform.warp`` paint everything outside its ``sharp_box`` white: an edit that reads
+    only what it resamples sharply comes out (nearly) the same; one that reads outside does not."""
+    from facecanvas.analysis.align import AlignTransform
+
+    warp = AlignTransform.warp
+
+    def white_outside(self, image, interpolation=cv2.INTER_CUBIC, sharp_box=None):
+        out = warp(self, image, interpolation, sharp_box)
+        if sharp_box is None:
+            return out
+        x0, y0, x1, y1 = np.clip(sharp_box, 0, self.size)
+        white = np.full_like(out, 255)
+        white[y0:y1, x0:x1] = out[y0:y1, x0:x1]
+        return white
+
+    monkeypatch.setattr(AlignTransform, "warp", white_outside)

@@ -8,7 +8,7 @@ from facecanvas import apply_effect
 from facecanvas.ops.effect import EffectOperation, EffectOptions
 from facecanvas.effects.measure import find_eyes, find_part, inner_spread, mesh_scale, nose_position, seam_score
 
-from conftest import run_cli, shared_path
+from conftest import run_cli, shared_path, white_outside_sharp_box
 
 # Frontal CelebA-HQ faces without glasses, varied in sex, skin and light (internal data: skipped if absent).
 CELEBA = ("00015.jpg", "00021.jpg", "00030.jpg", "00045.jpg", "00071.jpg")
@@ -290,26 +290,15 @@ def test_effects_read_only_the_face_box_of_their_crop(astronaut_bgr, monkeypatch
     # may reach the output. With white outside the box, the output must match one made from a crop resampled
     # sharply all over, to the few levels by which the box's own warp rounds apart (Poisson pastes spread them).
     from facecanvas import FaceAnalyzer
-    from facecanvas.analysis.align import AlignTransform
     import facecanvas.effects.compose as compose
 
     big = cv2.resize(astronaut_bgr, (1024, 1024), interpolation=cv2.INTER_CUBIC)  # a 512 px cubic crop
     faces = FaceAnalyzer().analyze(big).faces
-    blank_face, warp = compose.blank_face, AlignTransform.warp
+    blank_face = compose.blank_face
     monkeypatch.setattr(compose, "blank_face", lambda *a, **k: blank_face(*a, **{**k, "whole": True}))
     expected = apply_effect(big, name, faces=faces).image
-
-    def white_outside(self, image, interpolation=cv2.INTER_CUBIC, sharp_box=None):
-        out = warp(self, image, interpolation, sharp_box)
-        if sharp_box is None:
-            return out
-        x0, y0, x1, y1 = np.clip(sharp_box, 0, self.size)
-        white = np.full_like(out, 255)
-        white[y0:y1, x0:x1] = out[y0:y1, x0:x1]
-        return white
-
     monkeypatch.setattr(compose, "blank_face", blank_face)
-    monkeypatch.setattr(AlignTransform, "warp", white_outside)
+    white_outside_sharp_box(monkeypatch)
     got = apply_effect(big, name, faces=faces).image
     diff = np.abs(got.astype(int) - expected).max(-1)
     assert diff.max() <= 8 and np.mean(diff > 2) < 1e-4

@@ -8,7 +8,7 @@ from facecanvas.analysis import align_face
 from facecanvas.masks import face_region, part_masks, union
 from facecanvas.masks.skin import skin_like
 
-from conftest import shared_path
+from conftest import shared_path, white_outside_sharp_box
 
 
 def luma(bgr):
@@ -185,11 +185,10 @@ def test_clone_fill_works_at_any_image_size(astronaut_bgr, size):
 
 @pytest.mark.parametrize("parts", [("brows", "eyes", "nose", "mouth"), ("brows",), ("eyes", "mouth")])
 def test_erase_reads_only_the_face_box_of_its_crop(astronaut_bgr, astronaut_face, monkeypatch, parts):
-    # erase_face resamples its crop sharply (cubic) only over eraser.fill_box and bilinearly elsewhere. That is
+    # erase_face resamples its crop sharply (cubic) only where it reads (clone_reads) and bilinearly elsewhere. That is
     # only safe while nothing outside the box reaches the result: with white outside it, the erase must match
     # one made from a crop resampled sharply all over (to 2 levels: the box's own warp rounds a little apart).
     from facecanvas import eraser as E
-    from facecanvas.analysis.align import AlignTransform
     from facecanvas.blend import paste_back
 
     big = cv2.resize(astronaut_bgr, (1024, 1024), interpolation=cv2.INTER_CUBIC)  # crop at 512, cubic
@@ -198,19 +197,7 @@ def test_erase_reads_only_the_face_box_of_its_crop(astronaut_bgr, astronaut_face
     whole = E.blank_face(big, face, settings)
     expected = big.copy()
     paste_back(expected, whole.blank, whole.crop_alpha, whole.transform)
-
-    warp = AlignTransform.warp
-
-    def white_outside(self, image, interpolation=cv2.INTER_CUBIC, sharp_box=None):
-        out = warp(self, image, interpolation, sharp_box)
-        if sharp_box is None:
-            return out
-        x0, y0, x1, y1 = np.clip(sharp_box, 0, self.size)
-        white = np.full_like(out, 255)
-        white[y0:y1, x0:x1] = out[y0:y1, x0:x1]
-        return white
-
-    monkeypatch.setattr(AlignTransform, "warp", white_outside)
+    white_outside_sharp_box(monkeypatch)
     got = big.copy()
     done = E.erase_face(got, face, settings)
     assert done.transform.interpolation == cv2.INTER_CUBIC and done.transform.size > E.PLAN_SIZE
