@@ -127,7 +127,8 @@ def blank_face(image: np.ndarray, face: Face, settings: EraseSettings = EraseSet
     composite of them instead, so the face is resampled once. ``alpha`` is None (nothing was pasted).
     ``plans`` and ``key`` (video): reuse this face's clone plan from the previous frame (``PlanCache``).
     ``whole``: False when nothing outside the face is pasted (``erase_face``, the effects): the crop is then
-    resampled sharply only over the face (``fill_box``), and bilinearly outside it.
+    resampled sharply only where the fill reads (``PlannedFill.reads``; a tracked face, or a fill without
+    it: the face's box, ``fill_box``), and bilinearly elsewhere.
     """
     fill = settings.fill
     # A method with a fixed working scale (the neural model's) decides the crop size itself.
@@ -272,7 +273,7 @@ def _interpolation(transform: AlignTransform, shading_only: bool = False) -> int
 def fill_box(transform: AlignTransform, face: Face) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of ``transform``'s crop that an erase reads: the face oval (the hole lies within
     0.06 iod of it, the grain's sources inside it), grown by the fill's blur window (3 detail sigmas, 1/128
-    of the side each) with room to spare. tests/test_eraser.py checks the erase is the same as with a
+    of the side each) with room to spare. tests/test_effects.py checks effects come out the same as with a
     crop resampled sharply all over."""
     pts = transform.to_crop(face.landmarks[list(FACE_OVAL)])
     pad = 0.1 * face.interocular * transform.scale + 0.05 * transform.size + 2
@@ -394,7 +395,7 @@ def _plan_masks(crop: np.ndarray, pts: np.ndarray, parts, labels: np.ndarray | N
         # The parser says what is skin: a shiny forehead or a shaded cheek counts, hair and glasses do not.
         known = source & inner & ~kept_px
     plan_image = crop
-    if "brows" in masks and "eyes" not in masks:
+    if keeps_eyes(masks):
         # Kept eyes stay whole: the dilated brow mask (closed, as above) reaches into the upper lid and
         # the eye, and would paint over half of it.
         # (Planned a pixel into the margin: the hole is cut at the eyes on the pasted crop, ``eye_cut``, along

@@ -127,7 +127,7 @@ class FaceParser:
         h, w = crop_bgr.shape[:2]
         scores = self._scores(crop_bgr) if (h, w) == (self.input_size,) * 2 else \
             np.ascontiguousarray(self.logits(crop_bgr).transpose(2, 0, 1))
-        # Plane by plane: numpy's argmax and sums over the first axis of CxHxW are several times slower.
+        # Plane by plane: numpy's argmax over the first axis of CxHxW is several times slower.
         best = scores[0].copy()
         labels = np.zeros(best.shape, np.uint8)
         for c in range(1, len(scores)):
