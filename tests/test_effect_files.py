@@ -79,6 +79,9 @@ def test_parts_pasted_back_unchanged_are_not_erased():
     assert plan(load_effect("mono-eye").resolve()) == ("brows", "eyes")
     assert plan(load_effect("comic").resolve()) == ("brows", "eyes", "mouth")
     assert plan(load_effect("small-face").resolve()) == ("brows", "eyes", "nose", "mouth")
+    # The shrunk inner face takes part of its shading difference to the blank (no glare); others all of it.
+    assert [p.shading for p in load_effect("small-face").resolve().pastes] == [0.3]
+    assert {p.shading for p in load_effect("comic").resolve().pastes} == {1.0}
 
 
 @pytest.mark.parametrize("body, field, problem", [
@@ -91,6 +94,7 @@ def test_parts_pasted_back_unchanged_are_not_erased():
     ('[[paste]]\npart = "mouth"\noffset = [1]', "paste[0].offset", "must be [x, y]"),
     ('[[paste]]\npart = "mouth"\noffset = [0, 9]', "paste[0].offset[1]", "<= 3, got 9"),
     ('[[paste]]\npart = "mouth"\nopacity = 2', "paste[0].opacity", "<= 1, got 2"),
+    ('[[paste]]\npart = "mouth"\nshading = -0.5', "paste[0].shading", "must be a number >= 0 and <= 1, got -0.5"),
     ('[[paste]]\npart = "mouth"\nblend = "screen"', "paste[0].blend", "must be one of poisson, mixed, alpha"),
     ('[[paste]]\npart = "mouth"\nanchor = "ear"', "paste[0].anchor", "unknown anchor 'ear'"),
     ('[[paste]]\npart = "mouth"\nanchor = 478', "paste[0].anchor", "unknown anchor 478"),

@@ -479,10 +479,7 @@ def eye_cut(pts: np.ndarray, size: int) -> np.ndarray:
     """size x size float32: 0 on kept eyes, rising to 1 over ``EYE_RAMP`` iod outside their contour: the
     alpha of erased brows is cut by it at the pasted crop's own resolution (at the plan's, its edge ran in
     steps along the lashes, and hard)."""
-    kept = part_mask(pts, "eyes", (size, size), 0.0)
-    d = cv2.distanceTransform((~kept).astype(np.uint8), cv2.DIST_L2, 3)
-    t = np.clip(d / max(1.0, EYE_RAMP * interocular(pts)), 0, 1)
-    return (t * t * (3 - 2 * t)).astype(np.float32)
+    return feather(~part_mask(pts, "eyes", (size, size), 0.0), max(1.0, EYE_RAMP * interocular(pts)))
 
 
 FOLD_BAND = 0.18  # interocular units: how far past the part masks a fold or highlight is taken into the hole

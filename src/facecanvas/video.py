@@ -253,7 +253,10 @@ class _Background:
         self._thread.start()
 
     def join(self) -> None:
-        self._thread.join()
+        """Wait for ``fn`` (called before every frame's stage: after the first wait it is a no-op)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 class _NoBar:

@@ -138,12 +138,6 @@ _MARGIN_KEPT = 0.05  # the same for a part put back where it was (only its edge 
 # With a parser: the share of the blank's shading change that a moved part's own pixels take on. All of it
 # lifts a shaded eye's white into a glare patch on a lighter blank; its skin margin takes all of it.
 _PART_SHADING = 0.35
-# The share of the shading difference between the whole inner face, moved (small-face), and the blank face
-# around it that the inner face takes on; the blank bends to meet it for the rest. All of it lifted a shaded
-# side of the face (a cheek turned from the light, the skin under a fringe) into a glare patch on the lighter
-# blank. Eyes and mouths keep taking all of it (their sockets' shade is local: bending the blank towards it
-# raised the tone gap on the development faces), and so do a donor's parts (lit elsewhere).
-_PART_LIFT = 0.3
 
 
 def source_region(src: PartSource, part: str, shape: tuple[int, int],
@@ -192,9 +186,9 @@ def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np
                bend: np.ndarray | None = None) -> np.ndarray | None:
     """Move one part from ``src`` onto ``canvas`` (float32 crop, in place); returns the region it covers.
 
-    ``blank`` (crop bool): the blank face still showing. Where a Poisson-pasted part meets it, the part
-    takes only ``_PART_LIFT`` of their shading difference and the rest goes into ``bend`` (crop float32,
-    on the border's blank side), by which ``bend_blank`` then bends the blank to meet it."""
+    ``blank`` (crop bool): the blank face still showing. Where a Poisson-pasted part with ``shading`` < 1
+    meets it, the part takes only that share of their shading difference and the rest goes into ``bend``
+    (crop float32, on the border's blank side), by which ``bend_blank`` then bends the blank to meet it."""
     s = canvas.shape[0]
     center, target = place(paste, paste.part, target_pts, src.points, paste.part)
     m = Placement(center, target, paste.scale, paste.rotate).matrix()
@@ -231,8 +225,8 @@ def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np
         out = a * part + (1 - a) * dst
     else:
         share = 1.0
-        if blank is not None and bend is not None and paste.part == "inner_face" and paste.source == "self":
-            share = np.where(blank[box], np.float32(_PART_LIFT), np.float32(1.0))
+        if blank is not None and bend is not None and paste.shading < 1.0:
+            share = np.where(blank[box], np.float32(paste.shading), np.float32(1.0))
         out = poisson_blend(dst, part, r, mode="gain" if paste.blend == "poisson" else "mixed",
                             fade=_FADE * iod, max_gain=3.0 if paste.source == "donor" else 1.5,
                             share=share, rest=None if bend is None else bend[box])
@@ -377,7 +371,8 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
     blank_before = canvas.copy()
     restored = np.zeros((s, s), bool)
     showing = hole.copy()  # the blank face not yet covered by a paste
-    bend = np.zeros((s, s, 3), np.float32)
+    # (Only for pastes that share their shading with the blank: no full-crop array and scan per frame else.)
+    bend = np.zeros((s, s, 3), np.float32) if any(p.shading < 1.0 for p in effect.pastes) else None
     unchanged: list[bool] = []
     for p in effect.pastes:
         if _unchanged(p) and not moved_before and not (part_region(pts, p.part, (s, s)) & hole).any():
@@ -393,7 +388,7 @@ def apply_to_face(image: np.ndarray, face: Face, effect: Resolved, stickers: dic
             showing &= ~r
             if _unchanged(p):
                 restored |= r
-    if bend.any():
+    if bend is not None and bend.any():
         bend_blank(canvas, showing, bend)
     if (restored & hole).any():
         _reshade_blank(canvas, blank_before, crop, hole, restored, regions,

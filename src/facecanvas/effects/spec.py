@@ -25,6 +25,8 @@ Format (every field but ``paste.part`` / ``sticker.image`` / ``sticker.anchor`` 
     rotate = 0.0                            # degrees, counter-clockwise as seen
     blend = "poisson"                       # poisson (seamless), mixed (keep the target's texture), alpha
     opacity = 1.0
+    shading = 1.0                           # poisson: the share of the shading difference to the blank face
+                                            # around it the part takes; the blank bends to meet it for the rest
 
     [[sticker]]                             # any RGBA picture, following the head (drawn after parts)
     image = "star.png"                      # relative to this file
@@ -60,7 +62,7 @@ PASTE_BLENDS = ("poisson", "mixed", "alpha")
 STICKER_BLENDS = ("alpha", "multiply", "poisson", "mixed")
 SOURCES = ("self", "donor")
 _TOP_FIELDS = ("name", "description", "erase", "max_yaw", "donor", "params", "paste", "sticker")
-_PASTE_FIELDS = ("part", "source", "anchor", "scale", "offset", "spread", "rotate", "blend", "opacity")
+_PASTE_FIELDS = ("part", "source", "anchor", "scale", "offset", "spread", "rotate", "blend", "opacity", "shading")
 _STICKER_FIELDS = ("image", "anchor", "width", "offset", "rotate", "blend", "opacity")
 MAX_STRENGTH = 2.0
 
@@ -78,6 +80,7 @@ class Paste:
     rotate: float = 0.0
     blend: str = "poisson"
     opacity: float = 1.0
+    shading: float = 1.0  # poisson: share of the shading difference to the blank face the part takes on
 
 
 @dataclass(frozen=True)
@@ -339,6 +342,7 @@ def resolve(spec: EffectSpec, strength: float = 1.0, overrides: dict[str, Any] |
         rot = num(p, "rotate", f"{w}.rotate", 0.0, -360.0, 360.0)
         blend = choice(p, "blend", f"{w}.blend", "poisson", PASTE_BLENDS)
         opacity = num(p, "opacity", f"{w}.opacity", 1.0, 0.0, 1.0)
+        shading = num(p, "shading", f"{w}.shading", 1.0, 0.0, 1.0)
         anc = anchor(p, "anchor", f"{w}.anchor", None)
         if anc is not None and len(parts) > 1:
             raise fail(f"{w}.anchor", "a list of parts moves each about its own centre; give one part "
@@ -346,7 +350,7 @@ def resolve(spec: EffectSpec, strength: float = 1.0, overrides: dict[str, Any] |
         for part in parts:
             pastes.append(Paste(part, source, anc, 1.0 + t * (scale - 1.0), (t * off[0], t * off[1]),
                                 t * spread, t * rot, blend,
-                                opacity * (min(t, 1.0) if source == "donor" else 1.0)))
+                                opacity * (min(t, 1.0) if source == "donor" else 1.0), shading))
     stickers = []
     for i, s in enumerate(spec.stickers):
         w = f"sticker[{i}]"

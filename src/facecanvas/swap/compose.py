@@ -218,10 +218,9 @@ def top_edge_ramp(points: np.ndarray, region: np.ndarray, width: float) -> np.nd
     above = (xs - p[152, 0]) * up[0] + (ys - p[152, 1]) * up[1] > brows  # only the edge's pixels are projected
     if not above.any():
         return np.ones(region.shape, np.float32)
-    edge = np.ones(region.shape, np.uint8)
-    edge[ys[above], xs[above]] = 0
-    t = np.clip(cv2.distanceTransform(edge, cv2.DIST_L2, 3) / width, 0, 1)
-    return (t * t * (3 - 2 * t)).astype(np.float32)
+    off_edge = np.ones(region.shape, bool)
+    off_edge[ys[above], xs[above]] = False
+    return feather(off_edge, width)
 
 
 def openings_mask(points: np.ndarray, box, eyes=True, mouth: bool = True) -> np.ndarray:
