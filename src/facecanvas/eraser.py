@@ -294,11 +294,55 @@ def face_labels(parser, image: np.ndarray, points5: np.ndarray, size: int = 256)
         return parser.parse(crop)
     # Keep a pixel when the parser gives hair, glasses or another occluder more than KEEP_BELIEF in all: a
     # strand painted over shows more than a few skin pixels left at a fringe's edge.
-    return parser.parse(crop, occluder_belief=KEEP_BELIEF)
+    return cut_off_face(parser.parse(crop, occluder_belief=KEEP_BELIEF), crop)
 
 
 # The parser's belief in an occluder (hair, glasses, a hand) above which a pixel stays; 0.5 = its own labels.
 KEEP_BELIEF = 0.35
+
+# CIE76 colour difference (L* 0-100) between the skin of a face region cut off from the face and the face's own
+# skin above which that region is not face. The parser can take a white hat or band over the brows for a
+# forehead (a tight crop's replicated border makes it look like one): as skin it gave the brows' fill its
+# white. Foreheads cut off by a pair of glasses were 5 and 16 from the cheeks on the development faces, such
+# hats 65.
+CUT_OFF_TONE = 40.0
+
+
+def cut_off_face(labels: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """``labels`` (HxW parser classes of the HxWx3 uint8 BGR ``crop``) with every face region that no face
+    pixel joins to the face proper (the largest) and whose skin is not the face's colour (``CUT_OFF_TONE``)
+    taken as an occluder (``OTHER``): it stays on top of an edit and gives the fill neither colour nor grain."""
+    from .masks.face_parser import FACE_CLASSES, OTHER, SKIN
+
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(np.isin(labels, FACE_CLASSES).astype(np.uint8),
+                                                         connectivity=8)
+    area = stats[:, cv2.CC_STAT_AREA]
+    main = 1 + int(np.argmax(area[1:])) if n > 1 else 0
+    # Specks are left alone: _may_erase erases small islands again.
+    others = [i for i in range(1, n) if i != main and area[i] >= ISLAND * labels.size]
+    if not others:
+        return labels
+    skin = labels == SKIN
+    face_tone = _median_tone(crop, skin & (comp == main))
+    if face_tone is None:
+        return labels
+    out = labels.copy()
+    for i in others:
+        tone = _median_tone(crop, skin & (comp == i))
+        if tone is not None and np.linalg.norm(tone - face_tone) > CUT_OFF_TONE:
+            out[comp == i] = OTHER
+    return out
+
+
+def _median_tone(bgr: np.ndarray, where: np.ndarray, least: int = 10, most: int = 4000) -> np.ndarray | None:
+    """(3,) median L*a*b* (L 0-100) of the ``where`` pixels of uint8 ``bgr`` (at most ``most`` of them,
+    evenly spread), or None for fewer than ``least``."""
+    px = bgr[where]
+    if len(px) < least:
+        return None
+    # OpenCV's 8-bit Lab (L scaled to 0-255, a and b offset by 128): its float path is slower.
+    lab = cv2.cvtColor(np.ascontiguousarray(px[:: max(1, len(px) // most), None]), cv2.COLOR_BGR2LAB)[:, 0]
+    return (np.median(lab, 0) - (0, 128, 128)) * (100 / 255, 1, 1)
 
 
 def trusted_labels(parser, image: np.ndarray, face: Face) -> np.ndarray | None:
