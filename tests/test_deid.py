@@ -406,6 +406,39 @@ def test_a_person_met_before_still_gets_every_identity_before_the_fallback(analy
     assert fake.calls == 3 and op.registry.levels[person] == 0
 
 
+def test_a_track_keeps_one_identity_through_single_misses(deid_op, astronaut_bgr, astronaut_face):
+    """A track's first check wants a margin under the threshold; later, a frame its identity fails on
+    gets a further identity for that frame alone, and the track moves only after TRACK_MISSES such
+    frames (development clips: one track switching faces at a near miss, same-identity pairs 0.93)."""
+    import dataclasses
+
+    from facecanvas.analysis.track import TrackedFace
+    from facecanvas.ops.deid import TRACK_MARGIN, TRACK_MISSES
+
+    op = deid_op(key="t")
+    thr = op.options.verify_threshold
+    face = TrackedFace(**{f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)},
+                       track_id=1)
+    sims: list[float] = []
+    op._similarity = lambda img, f, emb: sims.pop(0)
+
+    def frame(*s):
+        sims[:] = list(s)
+        r = op.apply(astronaut_bgr, [face])
+        assert not sims and r.faces == 1
+        return r.details["deid"], op._tracks[1]["level"]
+
+    # first check: identity 0 passes only the plain threshold, identity 1 the margin -> 1
+    assert frame(thr - TRACK_MARGIN / 2, thr - 2 * TRACK_MARGIN)[1] == 1
+    # a miss: identity 2 for this frame only, the track stays at 1
+    for _ in range(TRACK_MISSES - 1):
+        d, level = frame(thr + 0.1, thr - 0.2)
+        assert d["escalated"] == 1 and level == 1
+        assert frame(thr - 0.2)[1] == 1  # its own identity passes again
+    # the TRACK_MISSES-th miss moves it
+    assert frame(thr + 0.1, thr - 0.2)[1] == 2
+
+
 def test_clean_skin_removes_stray_tints_and_keeps_the_parts():
     """A cyan smear on the synthetic face's cheek (a PCA draw's trace of a fitted face's background)
     goes; the lips, eyes and brows are not judged."""
