@@ -281,6 +281,37 @@ def test_one_euro_removes_jitter_without_lagging_fast_motion():
     assert lag < 0.25 * 600 / 30, f"lags {lag:.1f} px behind a 20 px/frame motion"
 
 
+def test_face_filter_lets_the_lips_speak_and_keeps_them_on_the_head():
+    """The lips' motion relative to the head is smoothed with its own (larger) beta: a mouth opening
+    reaches the output sooner than under the head's filter, and a fast head move does not tear the lips
+    from the face (a larger beta on the lip points alone did, on the synthetic astronaut clip)."""
+    from facecanvas.analysis.smoothing import FaceFilter
+
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0, 100, (30, 3))
+    lips, rigid = list(range(20, 30)), list(range(20))
+    t = np.arange(40) / 25
+    # a still head, the lower lip points drop 10 px at frame 10
+    plain, face = OneEuroFilter(1.0, 1.5), FaceFilter(1.0, 1.5, 30.0, lips, rigid)
+    lag = {}
+    for name, f in (("plain", plain), ("face", face)):
+        outs = []
+        for i, ti in enumerate(t):
+            x = base.copy()
+            x[25:, 1] += 10.0 * (i >= 10)
+            outs.append(f(x, ti, 60.0))
+        lag[name] = float(np.mean([10.0 - (o[25:, 1] - base[25:, 1]).mean() for o in outs[11:16]]))
+    assert lag["face"] < 0.5 * lag["plain"], lag
+    # the whole head slides 15 px a frame: the lips keep their place on the smoothed face
+    face.reset()
+    for i, ti in enumerate(t):
+        x = base.copy()
+        x[:, 0] += 15.0 * i
+        o = face(x, ti, 60.0)
+    shift = o[:, 0] - base[:, 0]
+    assert np.abs(shift[lips] - shift[rigid].mean()).max() < 0.5
+
+
 def test_smoothed_landmarks_jitter_less_than_raw(detector):
     # A still face (the same frame repeated, plus sensor-like noise): smoothing must calm the mesh.
     rng = np.random.default_rng(1)

@@ -48,3 +48,49 @@ class OneEuroFilter:
         self._x = self._x + _alpha(cutoff, dt) * (x - self._x)
         self._t = t
         return self._x.copy()
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A (2, 2), t (2,)) of the 2D similarity with dst ~ src @ A.T + t, least squares (Umeyama)."""
+    ms, md = src.mean(0), dst.mean(0)
+    s, d = src - ms, dst - md
+    var = float((s ** 2).sum()) or 1e-9
+    a = float((s * d).sum()) / var
+    b = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / var
+    rot = np.array([[a, -b], [b, a]])
+    return rot, md - ms @ rot.T
+
+
+class FaceFilter:
+    """One Euro over a face mesh, the lips' articulation apart: every point is smoothed with ``beta``;
+    the lips (``lips``, indices) are carried by the head's smoothed motion (the similarity fitted on the
+    ``rigid`` points) and their own motion relative to the head is smoothed with ``lips_beta``. Speech
+    opens the mouth faster than heads move, and at the head's beta the mouth lagged; a larger beta on the
+    lip points alone tore them from the face whenever the whole head moved fast."""
+
+    def __init__(self, min_cutoff: float, beta: float, lips_beta: float, lips, rigid):
+        self.face = OneEuroFilter(min_cutoff, beta)
+        self.lips_filter = OneEuroFilter(min_cutoff, lips_beta)
+        self.lips, self.rigid = list(lips), list(rigid)
+        self._ref: np.ndarray | None = None  # the rigid points of the first frame: the head's frame
+
+    def reset(self) -> None:
+        self.face.reset()
+        self.lips_filter.reset()
+        self._ref = None
+
+    def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        out = self.face(x, t, scale)
+        if x.shape[0] <= max(self.lips + self.rigid):
+            return out
+        if self._ref is None:
+            self._ref = x[self.rigid, :2].copy()
+        # raw lips in the head's frame -> smoothed there (articulation only) -> onto the smoothed head
+        a, b = _similarity(x[self.rigid, :2], self._ref)
+        lips = x[self.lips].copy()
+        lips[:, :2] = lips[:, :2] @ a.T + b
+        lips = self.lips_filter(lips, t, scale)
+        a, b = _similarity(self._ref, out[self.rigid, :2])
+        out[self.lips, :2] = lips[:, :2] @ a.T + b  # depth stays the face filter's
+        return out

@@ -18,10 +18,10 @@ import numpy as np
 from .detect import FaceDetector
 from .face import Detection, Face
 from .flow import FlowStep
-from .landmark_groups import LEFT_IRIS, RIGHT_IRIS
+from .landmark_groups import LEFT_EYE, LEFT_IRIS, LIPS_AREA, NOSE, RIGHT_EYE, RIGHT_IRIS
 from .mesh_tracking import TrackingLandmarker, crop_from_detection, crop_from_landmarks, landmark_box
 from .pose import estimate_pose
-from .smoothing import OneEuroFilter
+from .smoothing import FaceFilter
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class TrackedFace(Face):
 
     track_id: int = -1
     held: bool = False
+
+
+# The points the head's motion is fitted on when the lips are smoothed apart: nose and eye outlines.
+RIGID = tuple(NOSE) + tuple(RIGHT_EYE) + tuple(LEFT_EYE)
 
 
 @dataclass
@@ -41,6 +45,10 @@ class TrackerConfig:
     cut_threshold: float = 0.35  # histogram distance that counts as a scene cut
     min_cutoff: float = 1.0  # One Euro, see smoothing.py
     beta: float = 1.5
+    # The lips' own beta, for their motion relative to the head (smoothing.FaceFilter): speech opens the
+    # mouth faster than the head moves, and at beta 1.5 the smoothed mouth lagged (liveportrait
+    # driving_d20: its opening correlated 0.81 with a fresh mesh per frame).
+    lips_beta: float = 30.0
     smooth: bool = True  # False: raw landmarks (to measure what the filter buys)
     # Live: run the detector in a worker thread on a frame copy and use its boxes when ready (a frame or
     # two later), so its 10-40 ms never stall the frame being shown. Files keep it inline (deterministic).
@@ -63,7 +71,7 @@ class _Track:
     raw: np.ndarray  # last landmarks from the mesh (unsmoothed): seeds the next crop
     smooth: np.ndarray  # smoothed landmarks: what the operation sees
     detection: Detection
-    filter: OneEuroFilter
+    filter: FaceFilter
     missed: int = 0
     age: int = 0
     since_mesh: int = 0  # frames since the mesh last ran (the others moved by flow)
@@ -166,7 +174,7 @@ class FaceTracker:
             return None
         self._next_id += 1
         self.stats.tracks_started += 1
-        f = OneEuroFilter(self.config.min_cutoff, self.config.beta)
+        f = FaceFilter(self.config.min_cutoff, self.config.beta, self.config.lips_beta, LIPS_AREA, RIGID)
         smooth = f(lms, t, _scale(lms)).astype(np.float32)
         return _Track(tid, lms, smooth, det, f)
 
