@@ -262,8 +262,14 @@ def test_cli_video_keeps_frames_and_audio_and_reports_tracks(tmp_path):
     assert (b.frames, b.width, b.height) == (a.frames, a.width, a.height) and b.audio_streams == 1
     report = json.loads(rep.read_text())
     assert report["faces"] >= 1 and report["frames"] >= 8
-    assert report["checked_frames"] == report["frames"]
+    # by default every 2nd frame of a track is checked; --verify-every 1 checks them all
+    assert report["frames"] / 2 <= report["checked_frames"] < report["frames"]
     assert "verified de-identified" in r.stderr
+    rep1 = tmp_path / "r1.json"
+    r = run_cli("deid", src, "-o", tmp_path / "anon1.mp4", "--key", "vid", "--report", rep1, "--verify-every", "1")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(rep1.read_text())
+    assert report["checked_frames"] == report["frames"]
 
 
 def test_eval_helpers(astronaut_bgr, astronaut_face):
@@ -415,7 +421,7 @@ def test_a_track_keeps_one_identity_through_single_misses(deid_op, astronaut_bgr
     from facecanvas.analysis.track import TrackedFace
     from facecanvas.ops.deid import TRACK_MARGIN, TRACK_MISSES
 
-    op = deid_op(key="t")
+    op = deid_op(key="t", verify_every=1)
     thr = op.options.verify_threshold
     face = TrackedFace(**{f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)},
                        track_id=1)
