@@ -5,7 +5,7 @@ the VoxCeleb-style clip of tpsmm, one person each, the first ``frames`` frames o
 used to choose any deid parameter. Each clip is decoded and tracked once (the tracker and smoothing the
 CLI uses for video); every method then edits the same tracked faces, frame after frame, as
 ``facecanvas deid CLIP`` does (deid: a fresh ``DeidOperation(video=True)`` per clip, its defaults,
-verification on every frame).
+the recognizer on every 2nd frame of a track).
 
 Measures per method (means over the clips):
 
