@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .align import fit_similarity
+
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
     tau = 1.0 / (2 * math.pi * cutoff)
@@ -50,17 +52,6 @@ class OneEuroFilter:
         return self._x.copy()
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(A (2, 2), t (2,)) of the 2D similarity with dst ~ src @ A.T + t, least squares (Umeyama)."""
-    ms, md = src.mean(0), dst.mean(0)
-    s, d = src - ms, dst - md
-    var = float((s ** 2).sum()) or 1e-9
-    a = float((s * d).sum()) / var
-    b = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / var
-    rot = np.array([[a, -b], [b, a]])
-    return rot, md - ms @ rot.T
-
-
 class FaceFilter:
     """One Euro over a face mesh, the lips' articulation apart: every point is smoothed with ``beta``;
     the lips (``lips``, indices) are carried by the head's smoothed motion (the similarity fitted on the
@@ -87,10 +78,10 @@ class FaceFilter:
         if self._ref is None:
             self._ref = x[self.rigid, :2].copy()
         # raw lips in the head's frame -> smoothed there (articulation only) -> onto the smoothed head
-        a, b = _similarity(x[self.rigid, :2], self._ref)
+        m = fit_similarity(x[self.rigid, :2], self._ref)
         lips = x[self.lips].copy()
-        lips[:, :2] = lips[:, :2] @ a.T + b
+        lips[:, :2] = lips[:, :2] @ m[:, :2].T + m[:, 2]
         lips = self.lips_filter(lips, t, scale)
-        a, b = _similarity(self._ref, out[self.rigid, :2])
-        out[self.lips, :2] = lips[:, :2] @ a.T + b  # depth stays the face filter's
+        m = fit_similarity(self._ref, out[self.rigid, :2])
+        out[self.lips, :2] = lips[:, :2] @ m[:, :2].T + m[:, 2]  # depth stays the face filter's
         return out
