@@ -63,6 +63,7 @@ class FaceFilter:
         self.face = OneEuroFilter(min_cutoff, beta)
         self.lips_filter = OneEuroFilter(min_cutoff, lips_beta)
         self.lips, self.rigid = list(lips), list(rigid)
+        self._points = max(self.lips + self.rigid) + 1  # a mesh needs this many points for the lips' path
         self._ref: np.ndarray | None = None  # the rigid points of the first frame: the head's frame
 
     def reset(self) -> None:
@@ -73,7 +74,7 @@ class FaceFilter:
     def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
         x = np.asarray(x, np.float64)
         out = self.face(x, t, scale)
-        if x.shape[0] <= max(self.lips + self.rigid):
+        if x.shape[0] < self._points:
             return out
         if self._ref is None:
             self._ref = x[self.rigid, :2].copy()

@@ -74,7 +74,8 @@ class DeidOptions(Options):
                           cli=False)
     verify_threshold: float = option(SFACE_THRESHOLD, "SFace similarity (output vs input) at which a face counts "
                                      "as still recognised", min=-1.0, max=1.0, metavar="X")
-    # 2, not 1 (2026-12-06): 720p whole CLI run 20.5 -> 25.5 fps on a 2-core machine; on the 17
+    # 2, not 1 (2026-12-06): 720p whole CLI run 18.8 -> 22.9 fps with start-up (bench_deid.py; 20.5 -> 25.5
+    # fps by the command's own figure after loading) on a 2-core machine; on the 17
     # development clips (SFace, sampled every 5th frame) still verified 0.006 -> 0.009 (one frame of clip
     # s29), same-identity pairs 0.956 -> 0.961, every other figure within 0.01.
     verify_every: int = option(2, "along a video track, check every N-th frame with the recognizer (the track "
