@@ -167,3 +167,30 @@ def test_faces_embed_json_and_text(tmp_path, astronaut_bgr):
     assert r.returncode == 0, r.stderr
     line = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("embedding"))
     assert len(line.split(":", 1)[1].split()) == 128
+
+
+def test_sface_uses_two_opencv_threads_under_a_video_run_and_gives_the_same_vector(embedder, astronaut_bgr,
+                                                                                    astronaut_face):
+    import cv2
+
+    from facecanvas.analysis.identity import net_threads
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)  # as process_video sets it
+        one = SFaceEmbedder(threads=1).embed(astronaut_bgr, astronaut_face)
+        two = SFaceEmbedder(threads=2).embed(astronaut_bgr, astronaut_face)
+        assert cv2.getNumThreads() == 1  # restored
+    finally:
+        cv2.setNumThreads(before)
+    assert np.array_equal(one, two)
+    assert 1 <= embedder.threads == net_threads() <= 2
+
+
+def test_net_threads_respects_the_process_share(monkeypatch):
+    from facecanvas.analysis.identity import net_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a batch worker's share
+    assert net_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert net_threads(most=1) == 1
