@@ -102,9 +102,9 @@ class SFaceEmbedder:
         if before >= self.threads:
             return _unit(self._net.feature(crop))
         # A video run keeps OpenCV on one thread for its stages' small calls (video._opencv_threads); the
-        # network splits over two with the same CPU time in half the wall time (35 -> 19 ms a face here),
-        # on the edit stage's critical path: deid's 720p CLI run 22.7-24.0 -> 24.4-27.4 fps (3 pairs).
-        # The output is bit-identical.
+        # network splits over two with the same CPU time in half the wall time (35 -> 19 ms a face on a
+        # 2-core machine), on the edit stage's critical path: deid's 720p CLI run 21.4-24.8 -> 25.5-26.2 fps
+        # including start-up (5 alternating pairs). The output is bit-identical.
         cv2.setNumThreads(self.threads)
         try:
             return _unit(self._net.feature(crop))
