@@ -109,9 +109,10 @@ def close_mouth(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     """``texture`` with its mouth opening (inside the inner lip line of ``points``, grown by ``MOUTH_CLOSE``
     eye distances) filled from the lips around it."""
     from ..analysis import landmark_groups as lg
+    from ..masks.parts import interocular
 
     p = np.asarray(points, np.float64)[:, :2]
-    iod = float(np.linalg.norm(p[lg.RIGHT_IRIS[0]] - p[lg.LEFT_IRIS[0]])) or 1.0
+    iod = interocular(p) or 1.0
     hole = np.zeros(texture.shape[:2], np.uint8)
     cv2.fillPoly(hole, [np.round(p[list(lg.INNER_LIPS)]).astype(np.int32)], 255)
     r = max(1, int(round(MOUTH_CLOSE * iod)))

@@ -224,7 +224,8 @@ class DeidOperation(Operation):
                     label = f"image{self._calls}:face{i + 1}"
                 seed, person = (None, None) if is_except else self._seed_for(emb_in)
                 tr = {"seed": seed, "person": person, "level": 0 if person is None else self.registry.levels[person],
-                      "state": TrackState(), "except": is_except, "label": label, "ref": emb_in, "ref_age": 0}
+                      "state": TrackState(), "except": is_except, "label": label, "ref": emb_in, "ref_age": 0,
+                      "age": -1, "checked": False, "misses": 0}
                 if tid >= 0:
                     self._tracks[tid] = tr
             if tid >= 0:
@@ -239,7 +240,7 @@ class DeidOperation(Operation):
             if o.strength <= 0:
                 skipped.append(f"face {i + 1}: --strength 0 leaves it unchanged")
                 continue
-            tr["age"] = tr.get("age", -1) + 1
+            tr["age"] += 1
             check = o.verify and (tid < 0 or tr["age"] % o.verify_every == 0)
             if check and emb_in is None:
                 emb_in = self._reference(tr, frame, face) if tid >= 0 else self._embed(frame, face)
@@ -251,7 +252,7 @@ class DeidOperation(Operation):
             # before the fallback, not only those above the level the earlier photo needed.
             start = tr["level"]
             order = [*range(start, last_swap + 1), *range(0, start), last_swap + 1, last_swap + 2]
-            first = tid >= 0 and check and emb_in is not None and not tr.get("checked")
+            first = tid >= 0 and check and emb_in is not None and not tr["checked"]
             need = o.verify_threshold - (TRACK_MARGIN if first else 0.0)
             best = None  # on a track's first check: the least recognised identity under the plain threshold
             saved = copy.copy(tr["state"])  # a failed try must not leave its colour statistics on the track
@@ -296,7 +297,7 @@ class DeidOperation(Operation):
             # track moves only after TRACK_MISSES frames its identity failed on, and a frame that needed
             # the fallback never moves it.
             if level <= last_swap and level != tr["level"]:
-                tr["misses"] = tr.get("misses", 0) + 1
+                tr["misses"] += 1
                 if tid < 0 or first or tr["misses"] >= TRACK_MISSES:
                     tr["level"], tr["misses"] = level, 0
             if level != tr["level"]:  # this frame's identity alone: the track's colour statistics stay its own
