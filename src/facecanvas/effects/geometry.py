@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from ..analysis import landmark_groups as lg
-from ..masks.parts import DEFAULT_DILATION, hull_mask, interocular
+from ..masks.parts import DEFAULT_DILATION, grow, hull_mask, interocular
 
 # Part name -> (landmark groups, the erase part whose dilation it uses).
 PART_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -75,7 +75,8 @@ def _hull_mask(pts: np.ndarray, groups, shape: tuple[int, int], dilate_px: float
                                 .astype(np.int32))]
     else:
         hulls = [cv2.convexHull(np.round(pts[list(lg.GROUPS[g]), :2]).astype(np.int32)) for g in groups]
-    return hull_mask(hulls, shape, dilate_px)
+    # (Grown by a distance threshold: at a 512 px crop an elliptic kernel of 25 px took 0.2-0.6 ms a part.)
+    return grow(hull_mask(hulls, shape, 0), dilate_px)
 
 
 def part_region(pts: np.ndarray, part: str, shape: tuple[int, int]) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Masks: per-part regions from landmarks, unions, feathering."""
 
-from .parts import PARTS, face_region, feather, mask_box, parse_parts, part_mask, part_masks, union
+from .parts import PARTS, face_region, feather, grow, mask_box, parse_parts, part_mask, part_masks, union
 
-__all__ = ["PARTS", "face_region", "feather", "mask_box", "parse_parts", "part_mask", "part_masks", "union"]
+__all__ = ["PARTS", "face_region", "feather", "grow", "mask_box", "parse_parts", "part_mask", "part_masks", "union"]

@@ -99,10 +99,16 @@ def feather(mask: np.ndarray, radius: float, soft: np.ndarray | None = None) -> 
     if radius <= 0:
         return m.astype(np.float32)
     if soft is None:
-        d = cv2.distanceTransform(m, cv2.DIST_L2, 3)
-    else:
-        d = cv2.distanceTransform((~soft.astype(bool)).astype(np.uint8), cv2.DIST_L2, 3)
-        d[~mask.astype(bool)] = 0
+        # Only over the mask's box with a rim of zeros: every path to a zero outside it crosses the rim, so
+        # the distances are the same, and a part's box is a fraction of a 512 px crop.
+        out = np.zeros(m.shape, np.float32)
+        box = mask_box(m, pad=1)
+        if box is not None:
+            t = np.clip(cv2.distanceTransform(m[box], cv2.DIST_L2, 3) / radius, 0, 1)
+            out[box] = t * t * (3 - 2 * t)
+        return out
+    d = cv2.distanceTransform((~soft.astype(bool)).astype(np.uint8), cv2.DIST_L2, 3)
+    d[~mask.astype(bool)] = 0
     t = np.clip(d / radius, 0, 1)
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
@@ -110,8 +116,36 @@ def feather(mask: np.ndarray, radius: float, soft: np.ndarray | None = None) -> 
 def mask_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
     """The bounding box of ``mask``'s nonzero pixels grown by ``pad`` (clipped), as (rows, cols) slices;
     None when it is empty."""
-    x, y, w, h = cv2.boundingRect((np.asarray(mask) != 0).astype(np.uint8))
+    m = np.asarray(mask)
+    # A bool mask is read as bytes in place: a compare and a copy of a 512 px crop cost more than the scan.
+    x, y, w, h = cv2.boundingRect(m.view(np.uint8) if m.dtype == bool else (m != 0).astype(np.uint8))
     if w == 0:
         return None
     H, W = mask.shape[:2]
     return slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad))
+
+
+def grow(mask: np.ndarray, radius: float) -> np.ndarray:
+    """HxW bool: ``mask`` dilated by a disk of ``radius`` px (rounded), worked out only on the box it can
+    reach.
+
+    OpenCV's elliptic kernel costs in proportion to its height: past ``GROW_KERNEL_MAX`` px the disk is an
+    exact distance transform's threshold instead (the same disk to within a pixel along the edge): 0.1
+    against 0.5 ms for a 17 px disk over a part's box at a 512 px crop. (The 5x5 chamfer distance is
+    faster still, but not monotone along the threshold: it left single pixels out of the grown mask.)"""
+    r = int(round(radius))
+    if r <= 0:
+        return np.asarray(mask) != 0
+    box = mask_box(mask, pad=r + 1)
+    out = np.zeros(mask.shape[:2], bool)
+    if box is None:
+        return out
+    m = (np.asarray(mask)[box] != 0).astype(np.uint8)
+    if r <= GROW_KERNEL_MAX:
+        out[box] = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+    else:
+        out[box] = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= r + 0.25
+    return out
+
+
+GROW_KERNEL_MAX = 8  # px: up to this radius the elliptic kernel is the faster way (it scans the box 2r+1 times)
