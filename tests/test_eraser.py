@@ -260,3 +260,36 @@ def test_a_planned_fill_without_reads_is_still_driven_as_planned(astronaut_bgr, 
     E.erase_face(a, face, E.EraseSettings(fill=Minimal()))
     E.erase_face(b, face, E.EraseSettings())
     assert np.abs(a.astype(int) - b).max() <= 2 and not np.array_equal(a, big)
+
+
+@pytest.mark.parametrize("stem", ["00013", "00019"])
+def test_no_fold_is_taken_next_to_a_part_that_stays(analyzer, monkeypatch, stem):
+    """Erasing eyes, brows and mouth but keeping the nose (as comic does): the folds taken into the hole stop
+    FOLD_KEPT_MARGIN short of the nose (a fold cut off at it left a light blocky patch beside it)."""
+    import facecanvas.eraser as E
+    from facecanvas.masks import part_mask
+    from facecanvas.masks.parts import interocular
+
+    img = cv2.imread(str(shared_path("faces", "celebahq512", f"{stem}.jpg")))
+    face = analyzer.detect(img)[0]
+    t = align_face(face.five_points(), E.PLAN_SIZE)
+    crop, pts = t.warp(img), t.to_crop(face.landmarks)
+    labels = E.trusted_labels(E.EraseSettings().face_parser, img, face)
+    labels = None if labels is None else E._resize_labels(labels, E.PLAN_SIZE)
+    parts = ("brows", "eyes", "mouth")
+    monkeypatch.setattr(E, "_slivers", lambda hole, *a, **k: np.zeros_like(hole))  # (they follow the hole)
+
+    def hole_with_margin(margin):
+        monkeypatch.setattr(E, "FOLD_KEPT_MARGIN", margin)
+        return E._plan_masks(crop, pts, parts, labels)[0]
+
+    shipped, barely = hole_with_margin(E.FOLD_KEPT_MARGIN), hole_with_margin(0.0)
+    monkeypatch.setattr(E, "_folds", lambda crop, hole, *a, **k: np.zeros_like(hole))
+    without = E._plan_masks(crop, pts, parts, labels)[0]
+    s = E.PLAN_SIZE
+    r = int(round(0.1 * interocular(pts)))
+    near = cv2.dilate(part_mask(pts, "nose", (s, s)).astype(np.uint8),
+                      cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+    assert (barely & ~without & near).any()  # these faces have folds running on to the nose
+    assert (shipped & ~without).any()  # folds are still taken elsewhere
+    assert not (shipped & ~without & near).any()

@@ -95,22 +95,24 @@ def feather(mask: np.ndarray, radius: float, soft: np.ndarray | None = None) -> 
 
     ``soft`` (HxW bool, outside ``mask``): the only pixels the ramp starts from; where the mask's border
     meets anything else (hair or glasses kept on top of an erased part) the alpha is 1 right up to it."""
-    m = mask.astype(np.uint8)
+    m = np.asarray(mask).astype(bool)
     if radius <= 0:
         return m.astype(np.float32)
-    if soft is None:
-        # Only over the mask's box with a rim of zeros: every path to a zero outside it crosses the rim, so
-        # the distances are the same, and a part's box is a fraction of a 512 px crop.
-        out = np.zeros(m.shape, np.float32)
-        box = mask_box(m, pad=1)
-        if box is not None:
-            t = np.clip(cv2.distanceTransform(m[box], cv2.DIST_L2, 3) / radius, 0, 1)
-            out[box] = t * t * (3 - 2 * t)
+    out = np.zeros(m.shape, np.float32)
+    # Only over the mask's box with a rim: every path to a zero outside it crosses the rim's zeros (the plain
+    # ramp), or a soft pixel farther than ``radius`` leaves the alpha at 1 (the soft one). A part's box is a
+    # fraction of a 512 px crop.
+    box = mask_box(m, pad=1 if soft is None else int(np.ceil(radius)) + 1)
+    if box is None:
         return out
-    d = cv2.distanceTransform((~soft.astype(bool)).astype(np.uint8), cv2.DIST_L2, 3)
-    d[~mask.astype(bool)] = 0
+    if soft is None:
+        d = cv2.distanceTransform(m[box].astype(np.uint8), cv2.DIST_L2, 3)
+    else:
+        d = cv2.distanceTransform((~np.asarray(soft, bool)[box]).astype(np.uint8), cv2.DIST_L2, 3)
+        d[~m[box]] = 0
     t = np.clip(d / radius, 0, 1)
-    return (t * t * (3 - 2 * t)).astype(np.float32)
+    out[box] = t * t * (3 - 2 * t)
+    return out
 
 
 def mask_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
