@@ -63,23 +63,27 @@ def clone_offsets(hole: np.ndarray, source: np.ndarray, min_jump: float = 4.0) -
         found[ly[good], lx[good]] = cand[good]
         todo[ly[good], lx[good]] = False
     if todo.any():
-        _place_blobs(todo, found, src, pad + by, pad + bx)
+        _place_blobs(todo, found, src, pad, pad + by, pad + bx)
     offsets[by:by + bh, bx:bx + bw] = found
     return offsets
 
 
-def _place_blobs(todo: np.ndarray, found: np.ndarray, src: np.ndarray, oy: int, ox: int,
+def _place_blobs(todo: np.ndarray, found: np.ndarray, src: np.ndarray, pad: int, oy: int, ox: int,
                  tries: int = 64, min_area: int = 16) -> None:
-    """Give each still-unfilled blob one offset that lands it (mostly) on source pixels.
+    """Give each still-unfilled blob one offset that lands it (mostly) on source pixels (``src``: the source
+    with ``pad`` px of zeros round it; ``oy``, ``ox``: where ``todo``'s corner lies in it).
 
     Blobs of a few pixels are left without grain: invisible, and not worth the search."""
     n, labels, stats, cent = cv2.connectedComponentsWithStats(todo.astype(np.uint8), connectivity=8)
     big = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
     if not big:
         return
-    sy_all, sx_all = np.nonzero(src)
+    # (The padded source is zero outside its middle: its nonzero pixels are the middle's, shifted.)
+    sy_all, sx_all = np.nonzero(src[pad:-pad, pad:-pad])
     if len(sy_all) == 0:
         return
+    sy_all += pad
+    sx_all += pad
     step = max(1, len(sy_all) // 4000)
     sy_all, sx_all = sy_all[::step], sx_all[::step]
     hs, ws = src.shape
