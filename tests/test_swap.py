@@ -323,6 +323,27 @@ def test_colour_transfer_never_deepens_the_source_lightness_contrast_by_default(
     assert L(transfer(tex, src, low, max_light_gain=1.0)) < L(tex) * 0.7
 
 
+def test_scaled_chroma_keeps_a_warm_sources_shadows_off_blue():
+    """A warm-lit texture (skin b 178) whose sockets are less yellow (b 150) on a cooler target (b 151):
+    Reinhard's shift takes the sockets across grey into blue; scaled about grey they stay warm."""
+    from facecanvas.swap.color import LabStats, transfer
+
+    lab = np.full((8, 16, 3), (150, 154, 178), np.uint8)
+    lab[:, 8:] = (110, 140, 150)  # the socket half
+    tex = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+    src = LabStats(np.float32([148, 154, 178]), np.float32([28, 4.5, 4.6]))
+    dst = LabStats(np.float32([186, 142, 151]), np.float32([23, 3.5, 5.1]))
+    b = lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2LAB)[..., 2].astype(np.float32)  # noqa: E731
+    assert b(transfer(tex, src, dst, chroma="shift"))[:, 8:].mean() < 126  # blue
+    scaled = b(transfer(tex, src, dst, chroma="scale"))
+    assert scaled[:, 8:].mean() > 130
+    assert abs(scaled[:, :8].mean() - 151) < 2  # the skin still takes the target's mean
+    grey = LabStats(np.float32([148, 128.5, 129]), np.float32([28, 2, 2]))  # a grey source: shifted as before
+    assert np.array_equal(transfer(tex, grey, dst, chroma="scale"), transfer(tex, grey, dst, chroma="shift"))
+    with pytest.raises(ValueError):
+        transfer(tex, src, dst, chroma="hue")
+
+
 def test_forehead_ramp_fades_only_the_upper_forehead(astronaut_face):
     from facecanvas.swap.compose import forehead_ramp
 

@@ -61,14 +61,26 @@ def lab_stats(bgr: np.ndarray, mask: np.ndarray) -> LabStats | None:
     return LabStats(lab.mean(0), lab.std(0) + 1e-3)
 
 
+CHROMA_MODELS = ("shift", "scale")
+GREY_CHROMA = 3.0  # 8-bit LAB levels from 128: a mean this near grey is scaled by nothing sensible (shifted)
+
+
 def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 1.6,
-             strength: float = 1.0, max_chroma_gain: float = 1.6, max_light_gain: float | None = None) -> np.ndarray:
+             strength: float = 1.0, max_chroma_gain: float = 1.6, max_light_gain: float | None = None,
+             chroma: str = "shift") -> np.ndarray:
     """``bgr`` (a texture with ``src``'s statistics) recoloured to ``dst``'s: per LAB channel
     (x - mean_s) * std_d / std_s + mean_d, the std ratio clamped to [1/max_ratio, max_ratio] for
     lightness, and for the two chroma channels to at most ``max_chroma_gain`` (no lower limit) (a gain above 1 also stretches the
     texture's stray tints, a fringe's or a background's, into cyan or green patches). ``max_light_gain``:
     a lower cap on the lightness gain (default ``max_ratio``): a gain above 1 deepens every shadow and
-    blotch the texture has."""
+    blotch the texture has.
+
+    ``chroma="scale"``: a chroma channel whose two means lie on the same side of grey is scaled about grey
+    instead, 128 + (x - 128) * k with k = (mean_d - 128) / (mean_s - 128) (at most ``max_chroma_gain``, the
+    rest of the mean added): a warm photo's less yellow sockets and stubble, shifted by the whole warm cast,
+    crossed grey into blue or green patches on a cooler target; scaled, they keep their side."""
+    if chroma not in CHROMA_MODELS:
+        raise ValueError(f"chroma model {chroma!r}: choose from {', '.join(CHROMA_MODELS)}")
     ratio = np.clip(dst.std / src.std, 1 / max_ratio, max_ratio).astype(np.float32)
     if max_light_gain is not None:
         ratio[0] = min(ratio[0], max(max_light_gain, 1 / max_ratio))
@@ -77,6 +89,12 @@ def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 1
     # Per channel the map is affine in the 8-bit LAB value: a 256-entry table per channel.
     v = np.arange(256, dtype=np.float32)[:, None]
     lut = v * ratio + (dst.mean - src.mean * ratio).astype(np.float32)
+    if chroma == "scale":
+        for c in (1, 2):
+            ds, dd = float(src.mean[c]) - 128, float(dst.mean[c]) - 128
+            if ds * dd > 0 and abs(ds) > GREY_CHROMA:
+                k = min(dd / ds, max_chroma_gain)
+                lut[:, c] = 128 + (v[:, 0] - 128) * k + (dd - ds * k)
     if strength < 1:
         lut = strength * lut + (1 - strength) * v
     lut = np.clip(lut, 0, 255).astype(np.uint8).reshape(256, 1, 3)

@@ -83,6 +83,8 @@ class SwapSettings:
     # synthetic texture's dark eye sockets and hairline traces were; dev people, SFace top-1 0.958 both,
     # pose 3.06 -> 2.90 deg, expression 2.13 -> 2.06, tone shift 4.42 -> 4.15; 0.8 lost a pair of SFace)
     light_gain: float = 1.0
+    # The colour transfer's chroma model (color.transfer): shift (Reinhard's) or scale (about grey).
+    chroma: str = "shift"
     skin_ring: bool = True  # the membrane sees only border pixels that are skin on both sides (skin_ring)
     forehead: float = 1.0  # share of the forehead's height above the brows swapped in full; above it the
     # swap fades out to the target at the face's top edge (1: no fade)
@@ -485,7 +487,7 @@ class MeshSwapper:
             tskin = state.skin
         if tskin is not None and s.color > 0:
             warped = transfer(warped, self.source.skin, tskin, strength=s.color, max_chroma_gain=s.chroma_gain,
-                              max_light_gain=s.light_gain)
+                              max_light_gain=s.light_gain, chroma=s.chroma)
         if s.shading > 0:
             warped = match_shading(warped, target, skin_px & valid, s.shading * iod)
         opening = openings_mask(dst, lbox, self.target_eyes, s.keep_mouth)
