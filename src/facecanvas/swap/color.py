@@ -76,9 +76,10 @@ def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 1
     blotch the texture has.
 
     ``chroma="scale"``: a chroma channel whose two means lie on the same side of grey is scaled about grey
-    instead, 128 + (x - 128) * k with k = (mean_d - 128) / (mean_s - 128) (at most ``max_chroma_gain``, the
+    instead, 128 + (x - 128) * k with k = (mean_d - 128) / (mean_s - 128), at most the shift's own gain (the
     rest of the mean added): a warm photo's less yellow sockets and stubble, shifted by the whole warm cast,
-    crossed grey into blue or green patches on a cooler target; scaled, they keep their side."""
+    crossed grey into blue or green patches on a cooler target; scaled, they keep their side. (A larger
+    k, for a pale source on a ruddy target, stretched the source's chroma noise into mottled cheeks.)"""
     if chroma not in CHROMA_MODELS:
         raise ValueError(f"chroma model {chroma!r}: choose from {', '.join(CHROMA_MODELS)}")
     ratio = np.clip(dst.std / src.std, 1 / max_ratio, max_ratio).astype(np.float32)
@@ -93,7 +94,7 @@ def transfer(bgr: np.ndarray, src: LabStats, dst: LabStats, max_ratio: float = 1
         for c in (1, 2):
             ds, dd = float(src.mean[c]) - 128, float(dst.mean[c]) - 128
             if ds * dd > 0 and abs(ds) > GREY_CHROMA:
-                k = min(dd / ds, max_chroma_gain)
+                k = min(dd / ds, float(ratio[c]))  # (never a stronger gain than the shift's)
                 lut[:, c] = 128 + (v[:, 0] - 128) * k + (dd - ds * k)
     if strength < 1:
         lut = strength * lut + (1 - strength) * v
