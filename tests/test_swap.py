@@ -344,6 +344,29 @@ def test_scaled_chroma_keeps_a_warm_sources_shadows_off_blue():
         transfer(tex, src, dst, chroma="hue")
 
 
+def test_a_highlight_on_the_face_is_no_occluder_where_the_parser_sees_face():
+    """A white highlight on a warm skin (skin diluted towards grey, lighter) is far from the skin's chroma;
+    it stays out of the occluder mask where the parser is sure of the face. A blue object does not, and
+    without the parser's word (grey hair, a white cup look the same) the highlight still counts."""
+    from facecanvas.swap.color import LabStats
+    from facecanvas.swap.compose import occluder_mask, specular
+
+    skin = LabStats(np.float32([120, 157, 166]), np.float32([16, 2.7, 3.3]))
+    assert specular(np.float32([[200, 140, 145]]), skin)[0]  # skin plus white light
+    assert not specular(np.float32([[200, 128, 100]]), skin)[0]  # a blue thing
+    assert not specular(np.float32([[110, 140, 145]]), skin)[0]  # desaturated but not lighter: a shadow, grey
+    lab = np.zeros((120, 120, 3), np.uint8)
+    lab[:] = (120, 157, 166)
+    lab[40:70, 20:50] = (215, 138, 142)  # the highlight
+    lab[40:70, 70:100] = (120, 128, 95)  # a blue object
+    bgr = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+    region, none = np.ones((120, 120), bool), np.zeros((120, 120), bool)
+    seen = occluder_mask(bgr, region, none, none, skin, 100.0, 6.0, face=np.ones((120, 120), np.float32))
+    assert seen[55, 35] < 0.1 and seen[55, 85] > 0.9
+    blind = occluder_mask(bgr, region, none, none, skin, 100.0, 6.0)
+    assert blind[55, 35] > 0.9 and blind[55, 85] > 0.9
+
+
 def test_forehead_ramp_fades_only_the_upper_forehead(astronaut_face):
     from facecanvas.swap.compose import forehead_ramp
 

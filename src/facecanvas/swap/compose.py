@@ -388,8 +388,29 @@ def _face_parser():
     return _PARSER[0]
 
 
+def specular(lab: np.ndarray, skin: LabStats) -> np.ndarray:
+    """bool per pixel of ``lab`` (...x3 float, OpenCV's 8-bit LAB): the skin plus a white highlight, that is
+    lighter than the skin by ``SPECULAR_LIGHTER`` of its spread, with a chroma between the skin's and grey
+    (the body colour diluted by the light's; off that line by at most ``SPECULAR_OFF_LINE`` levels). On a
+    shiny nose or forehead such a spot is far from the skin's chroma, and the occluder test kept it: the
+    target's own nose tip stayed in every swap."""
+    s = skin.mean[1:] - 128.0
+    n2 = float(s @ s)
+    if n2 < 4.0:  # grey skin (a black-and-white photo): no hue to dilute
+        return np.zeros(lab.shape[:-1], bool)
+    c = lab[..., 1:] - 128.0
+    t = (c @ s) / n2  # 1 at the skin's chroma, 0 at grey
+    off = np.linalg.norm(c - t[..., None] * s, axis=-1)
+    lighter = lab[..., 0] > skin.mean[0] + SPECULAR_LIGHTER * skin.std[0]
+    return lighter & (t > -0.1) & (t < 1.0) & (off < SPECULAR_OFF_LINE)
+
+
+SPECULAR_LIGHTER = 1.0  # skin lightness deviations
+SPECULAR_OFF_LINE = 6.0  # chroma levels
+
+
 def occluder_mask(target: np.ndarray, region: np.ndarray, skip: np.ndarray, lips: np.ndarray, skin: LabStats,
-                  iod: float, threshold: float) -> np.ndarray:
+                  iod: float, threshold: float, face: np.ndarray | None = None) -> np.ndarray:
     """float32 0..1: pixels of the face region whose colour the target's own face cannot have.
 
     HEAR-Net keeps the target where the swap cannot reproduce it (the error of a self-swap). A mesh
@@ -400,16 +421,25 @@ def occluder_mask(target: np.ndarray, region: np.ndarray, skip: np.ndarray, lips
     dropped. It sees opaque objects whose colour differs from the skin (a microphone, a cup, a
     coloured card, sunglasses, a scarf); shading does not count (lightness is left out), so neither
     does a dark beard. A hand of the face's own skin tone looks like skin and is swapped over: that
-    needs the face parser."""
+    needs the face parser. ``face`` (the parser's face-class probability, when it ran): where it is sure of
+    the face, a highlight (``specular``) is no occluder; grey hair or a white cup has a highlight's colour
+    too, so without the parser's word it still counts."""
     if threshold <= 0:
         return np.zeros(region.shape, np.float32)
     lab = cv2.cvtColor(target, cv2.COLOR_BGR2LAB)
-    ab = cv2.GaussianBlur(np.ascontiguousarray(lab[..., 1:]).astype(np.float32), (0, 0), max(0.8, 0.03 * iod))
+    sigma = max(0.8, 0.03 * iod)
+    ab = cv2.GaussianBlur(np.ascontiguousarray(lab[..., 1:]).astype(np.float32), (0, 0), sigma)
     sd = np.maximum(skin.std[1:], 2.5)
     za = (ab[..., 0] - skin.mean[1]) / sd[0]
     zb = (ab[..., 1] - skin.mean[2]) / sd[1]
     za = np.where(lips & (za > 0), 0.0, za)  # redder lips are lips
     z = np.sqrt(za * za + zb * zb)
+    if face is not None:
+        ys, xs = np.nonzero((z > 0.5 * threshold) & region & (face >= 0.5))
+        if len(ys):
+            light = cv2.GaussianBlur(lab[..., 0].astype(np.float32), (0, 0), sigma)[ys, xs]
+            shiny = specular(np.column_stack([light, ab[ys, xs]]), skin)
+            z[ys[shiny], xs[shiny]] = 0.0
     hard = (z > threshold) & region & ~skip
     if not hard.any():
         return np.zeros(region.shape, np.float32)
@@ -524,7 +554,8 @@ class MeshSwapper:
             lips = np.zeros(opening.shape, np.uint8)
             cv2.fillPoly(lips, [np.round(dst[list(lg.LIPS)]).astype(np.int32)], 1)
             lips = cv2.dilate(lips, np.ones((3, 3), np.uint8), iterations=max(1, int(0.04 * iod))) > 0
-            heur = occluder_mask(target, region, (skip > 0) | (opening == 2), lips, tskin, iod, s.occluder_threshold)
+            heur = occluder_mask(target, region, (skip > 0) | (opening == 2), lips, tskin, iod, s.occluder_threshold,
+                                 tskin_map)
             occ = heur if occ is None else np.maximum(occ, heur)
         # Where the source's own face was covered (its hair, glasses, a hand), there is no texture to give.
         if self.source.occluded is not None and s.occlusion != "off":
