@@ -83,7 +83,10 @@ class SwapSettings:
     # synthetic texture's dark eye sockets and hairline traces were; dev people, SFace top-1 0.958 both,
     # pose 3.06 -> 2.90 deg, expression 2.13 -> 2.06, tone shift 4.42 -> 4.15; 0.8 lost a pair of SFace)
     light_gain: float = 1.0
-    # The colour transfer's chroma model (color.transfer): shift (Reinhard's) or scale (about grey).
+    # The colour transfer's chroma model (color.transfer): shift (Reinhard's) or scale (about grey; the swap's,
+    # ops/swap SWAP_CHROMA). Deid keeps the shift: on its development people (SFace, 4 keys) scale gave rank-1
+    # 0.367 -> 0.375, pose 2.485 -> 2.491 deg, expression 1.788 -> 1.783, tone 2.87 -> 2.90, the rest equal,
+    # and its 32-face sheet no better (a synthetic texture has no warm cast of its own to undo).
     chroma: str = "shift"
     skin_ring: bool = True  # the membrane sees only border pixels that are skin on both sides (skin_ring)
     forehead: float = 1.0  # share of the forehead's height above the brows swapped in full; above it the
