@@ -437,12 +437,14 @@ def occluder_mask(target: np.ndarray, region: np.ndarray, skip: np.ndarray, lips
     zb = (ab[..., 1] - skin.mean[2]) / sd[1]
     za = np.where(lips & (za > 0), 0.0, za)  # redder lips are lips
     z = np.sqrt(za * za + zb * zb)
-    if face is not None:
-        ys, xs = np.nonzero((z > 0.5 * threshold) & region & (face >= 0.5))
-        if len(ys):
-            light = cv2.GaussianBlur(lab[..., 0].astype(np.float32), (0, 0), sigma)[ys, xs]
-            shiny = specular(np.column_stack([light, ab[ys, xs]]), skin)
-            z[ys[shiny], xs[shiny]] = 0.0
+    if face is not None:  # (judged only where it matters: odd chroma, inside the region, not skipped)
+        odd = (z > 0.5 * threshold) & region & ~skip & (face >= 0.5)
+        box = mask_box(odd, pad=int(np.ceil(4 * sigma)) + 1)
+        if box is not None:
+            light = cv2.GaussianBlur(lab[box][..., 0].astype(np.float32), (0, 0), sigma)
+            ys, xs = np.nonzero(odd[box])
+            shiny = specular(np.column_stack([light[ys, xs], ab[box][ys, xs]]), skin)
+            z[box][ys[shiny], xs[shiny]] = 0.0
     hard = (z > threshold) & region & ~skip
     if not hard.any():
         return np.zeros(region.shape, np.float32)
