@@ -130,9 +130,14 @@ def _part_classes(part: str) -> tuple[int, ...] | None:
 _RESHADE_REACH = 0.12  # interocular units: how far a restored part's shade bends the blank
 _MARGIN = 0.14  # interocular units: the skin kept around a moved part's own pixels (lids; where its border runs)
 _MARGIN_KEPT = 0.05  # the same for a part put back where it was (only its edge over a neighbour's hole)
-# With a parser: the share of the blank's shading change that a moved part's own pixels take on. All of it
-# lifts a shaded eye's white into a glare patch on a lighter blank; its skin margin takes all of it.
-_PART_SHADING = 0.35
+# With a parser: the share of the blank's shading change that a moved part's own pixels take on, by the part's
+# source. All of it lifts a shaded eye's white into a glare patch on a lighter blank; its skin margin takes
+# all of it. The face's own parts take none (was 0.35): comic's shrunk eyes, whose margin is narrow, came out
+# washed out, the iris lifted to grey on side-lit and fringe faces, and a lit nose tip moved by toonized got a
+# white glare; kept, they read clearly (look sheet at 384 px, comic, toonized, mono-eye: no dark eye patch).
+# A donor's parts were lit elsewhere and keep 0.35 (none left a donor's lips purple on a pale face).
+# Development look faces (79), medians: tone gap and seam within 0.015 for every edit.
+_PART_SHADING = {"self": 0.0, "donor": 0.35}
 
 
 def source_region(src: PartSource, part: str, shape: tuple[int, int],
@@ -219,7 +224,7 @@ def paste_part(canvas: np.ndarray, paste: Paste, src: PartSource, target_pts: np
             # the blank's shading in full, so the border still matches exactly.
             w = cv2.warpAffine(own.astype(np.float32), mb, size, flags=cv2.INTER_LINEAR)
             w = cv2.GaussianBlur(w, (0, 0), max(0.8, 0.02 * iod)) * r
-            out -= ((1.0 - _PART_SHADING) * w)[..., None] * (out - part)
+            out -= ((1.0 - _PART_SHADING[paste.source]) * w)[..., None] * (out - part)
     if paste.opacity < 1.0:
         out = paste.opacity * out + (1.0 - paste.opacity) * dst
     canvas[box] = out
