@@ -109,15 +109,14 @@ def close_mouth(texture: np.ndarray, points: np.ndarray) -> np.ndarray:
     """``texture`` with its mouth opening (inside the inner lip line of ``points``, grown by ``MOUTH_CLOSE``
     eye distances) filled from the lips around it."""
     from ..analysis import landmark_groups as lg
-    from ..masks.parts import interocular
+    from ..masks.parts import grow, interocular
 
     p = np.asarray(points, np.float64)[:, :2]
     iod = interocular(p) or 1.0
     hole = np.zeros(texture.shape[:2], np.uint8)
     cv2.fillPoly(hole, [np.round(p[list(lg.INNER_LIPS)]).astype(np.int32)], 255)
     r = max(1, int(round(MOUTH_CLOSE * iod)))
-    hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return cv2.inpaint(texture, hole, max(3, r), cv2.INPAINT_TELEA)
+    return cv2.inpaint(texture, grow(hole, r).astype(np.uint8) * 255, max(3, r), cv2.INPAINT_TELEA)
 
 
 REGISTER_MAX_SHIFT = 0.12  # a found mesh further than this (mean point distance / eye distance) is not trusted
