@@ -118,3 +118,28 @@ def test_no_face_gives_an_empty_list(analyzer):
 def test_analyzer_rejects_non_bgr_arrays(analyzer):
     with pytest.raises(ValueError, match="BGR"):
         analyzer.detect(np.zeros((10, 10), np.uint8))
+
+
+@pytest.mark.parametrize("scale,angle", [(1.0, 0.0), (1.25, 8.0), (2.0, -5.0)])
+def test_cubic_warp_stays_within_a_few_levels_of_opencvs(astronaut_bgr, scale, angle):
+    # warp_affine's cubic is a 4x cubic resize sampled bilinearly: close to OpenCV's cubic, not to its bilinear.
+    from facecanvas.analysis.align import warp_affine
+
+    a = np.deg2rad(angle)
+    m = scale * np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0]])
+    m[:, 2] = np.array([150.3, 160.7]) - m[:, :2] @ np.array([256.0, 230.0])
+    for src, border in ((astronaut_bgr, cv2.BORDER_REPLICATE), (astronaut_bgr.astype(np.float32), cv2.BORDER_CONSTANT)):
+        ref = cv2.warpAffine(src, m, (300, 320), flags=cv2.INTER_CUBIC, borderMode=border)
+        got = warp_affine(src, m, (300, 320), cv2.INTER_CUBIC, border)
+        lin = cv2.warpAffine(src, m, (300, 320), flags=cv2.INTER_LINEAR, borderMode=border)
+        assert got.dtype == src.dtype and got.shape == ref.shape
+        err, err_lin = np.abs(got.astype(float) - ref), np.abs(lin.astype(float) - ref)
+        assert err.max() <= 8 and err.mean() < 0.5 * err_lin.mean()
+
+
+def test_a_shrinking_cubic_warp_is_opencvs_own(astronaut_bgr):
+    from facecanvas.analysis.align import warp_affine
+
+    m = np.array([[0.5, 0.0, 3.0], [0.0, 0.5, 7.0]])
+    ref = cv2.warpAffine(astronaut_bgr, m, (200, 200), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    assert np.array_equal(warp_affine(astronaut_bgr, m, (200, 200), cv2.INTER_CUBIC), ref)

@@ -105,9 +105,9 @@ def resolve_parser(parser):
         return None
     try:
         path = env or fp.default_model_path()
-        if not env and not fp.default_model_path().is_file():
-            return None
         if path not in _PARSERS:
+            if not env and not path.is_file():
+                return None
             # One thread: the network is a few milliseconds, and an idle thread pool spins on the other
             # cores after every call, which costs more CPU than it saves on a busy machine.
             _PARSERS[path] = fp.FaceParser(path, threads=1)

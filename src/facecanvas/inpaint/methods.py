@@ -206,8 +206,10 @@ def _grain_limit(detail: np.ndarray, sample: np.ndarray, k: float = 3.0) -> np.n
     if len(idx) < 50:
         return np.inf
     idx = idx[:: max(1, len(idx) // 4000)]  # a few thousand samples pin a median down
-    ref = detail.reshape(len(sample.ravel()), -1)[idx] if detail.ndim == 3 else detail.ravel()[idx]
-    return k * 1.4826 * np.median(np.abs(ref - np.median(ref, 0)), 0) + 1e-3
+    ref = detail.reshape(len(sample.ravel()), -1)[idx].T if detail.ndim == 3 else detail.ravel()[idx][None]
+    ref = np.ascontiguousarray(ref)  # channels as rows: numpy's median along rows is ~3x faster
+    mad = np.median(np.abs(ref - np.median(ref, 1, keepdims=True)), 1)
+    return k * 1.4826 * (mad if detail.ndim == 3 else mad[0]) + 1e-3
 
 
 def _clamp(x: np.ndarray, lim: np.ndarray | float) -> np.ndarray:

@@ -19,6 +19,7 @@ the face (a hand, a microphone, an object), learned from synthetic occluders onl
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -60,6 +61,7 @@ PALETTE = np.array([[0, 0, 0], [128, 178, 255], [0, 60, 120], [255, 255, 0], [0,
 DEFAULT_MODEL = "face_parser.onnx"
 
 
+@functools.cache  # (the package's files do not move; resolving them costs ~0.1 ms a call)
 def default_model_path() -> Path:
     return Path(str(resources.files("facecanvas") / "models" / DEFAULT_MODEL))
 
