@@ -293,3 +293,25 @@ def test_no_fold_is_taken_next_to_a_part_that_stays(analyzer, monkeypatch, stem)
     assert (barely & ~without & near).any()  # these faces have folds running on to the nose
     assert (shipped & ~without).any()  # folds are still taken elsewhere
     assert not (shipped & ~without & near).any()
+
+
+def test_clone_fill_carries_the_border_grain_into_the_holes_edge(monkeypatch):
+    # Grain correlated over a pixel or two: next to the border the border predicts it, a cloned grain does not.
+    from facecanvas.inpaint import methods
+
+    rng = np.random.default_rng(4)
+    grain = cv2.GaussianBlur(rng.normal(0, 12, (128, 128)).astype(np.float32), (0, 0), 1.2)
+    img = np.clip(150 + grain[..., None] * np.array([1.0, 0.9, 0.8]), 0, 255).astype(np.uint8)
+    hole = np.zeros((128, 128), bool)
+    hole[40:88, 36:92] = True
+    edge = hole & ~cv2.erode(hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+
+    def edge_error():
+        out = methods.clone_fill(img, hole)
+        assert np.array_equal(out[~hole], img[~hole])
+        return float(np.mean((out[edge].astype(float) - img[edge]) ** 2))
+
+    carried = edge_error()
+    monkeypatch.setattr(methods, "BORDER_GRAIN", False)
+    cloned = edge_error()
+    assert carried < 0.85 * cloned

@@ -32,6 +32,10 @@ PRIOR_BLUR = 0.04  # of the image side: the blur of the border that the deep ins
 # departs by more and is dropped; gentle shading (a lit side, a forehead's curve) departs by less and is
 # kept, so a smooth border is filled as by the plain membrane (None: the plain blur, folds and all).
 PRIOR_KEEP = 8.0
+# Next to known skin the fill's grain is the border's own fine grain carried on, not a cloned one
+# (``_continue_grain``). Real grain is correlated over a pixel or two, so there the border predicts it:
+# on the blank-face development pairs clone's in-hole MSE in the outer 3 px was 20.4 against NS's 11.3.
+BORDER_GRAIN = True
 
 
 def plan_clone(image: np.ndarray, hole: np.ndarray, source: np.ndarray | None = None,
@@ -154,11 +158,51 @@ def render_clone(image: np.ndarray, hole: np.ndarray, plan: ClonePlan) -> np.nda
     map_y = np.where(ok, sy - y0, -1).astype(np.float32)
     grain = cv2.remap(detail, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     grain = _clamp(grain.reshape(bh, bw, -1), lim)
+    _continue_grain(grain, img, known[win], (by - y0, bx - x0), in_hole)
     fill = low[box] + grain.reshape(low[box].shape)
     fill += 0.5
     fill = np.clip(fill, 0, 255, out=fill).astype(np.uint8)
     cv2.copyTo(fill, in_hole.astype(np.uint8), out[box])  # a masked copy, ~20x numpy's copyto(where=)
     return out
+
+
+def _continue_grain(grain: np.ndarray, img: np.ndarray, known: np.ndarray, at: tuple[int, int],
+                    in_hole: np.ndarray) -> None:
+    """``BORDER_GRAIN``: next to known skin, ``grain`` (the hole's box, at ``at`` (row, col) of the window
+    ``img``/``known``) becomes the known pixels' own fine grain carried on, in place.
+
+    Within 2 px of a known pixel fully, at 3 px half. The fine grain is the luma's departure from its 7 px
+    box mean over known pixels, and what a hole pixel takes is its mean over the known pixels of a 5 px box:
+    a smooth continuation (copying the nearest pixel's grain left a mosaic of streaks, more new edges). Luma
+    only: three channels cost three times as much for no more in-hole PSNR."""
+    if not BORDER_GRAIN or img.ndim != 3 or img.shape[2] != 3:
+        return
+    h, w = in_hole.shape
+    y0, x0 = max(0, at[0] - 6), max(0, at[1] - 6)  # the reach of both boxes past the band
+    y1, x1 = min(known.shape[0], at[0] + h + 6), min(known.shape[1], at[1] + w + 6)
+    k8 = known[y0:y1, x0:x1].astype(np.uint8)
+    y, x = at[0] - y0, at[1] - x0
+    hole8 = in_hole.astype(np.uint8)
+    near2 = cv2.bitwise_and(cv2.dilate(k8, _DISK5)[y:y + h, x:x + w], hole8)
+    near3 = cv2.bitwise_and(cv2.dilate(k8, _DISK7)[y:y + h, x:x + w], hole8)
+    pts = cv2.findNonZero(near3)
+    if pts is None:
+        return
+    xs, ys = pts[:, 0, 0], pts[:, 0, 1]
+    kf = k8.astype(np.float32)
+    luma = cv2.multiply(cv2.transform(img[y0:y1, x0:x1], _MEAN3), kf)
+    mean = cv2.divide(cv2.boxFilter(luma, -1, (7, 7)), np.maximum(cv2.boxFilter(kf, -1, (7, 7)), 1e-6))
+    fine = cv2.multiply(cv2.subtract(luma, mean), kf)
+    num = cv2.boxFilter(fine, -1, (5, 5))[ys + y, xs + x]
+    den = cv2.boxFilter(kf, -1, (5, 5))[ys + y, xs + x]
+    wt = ((1 + near2[ys, xs]) * 0.5 * (den > 1e-3))[:, None]
+    g = grain[ys, xs]
+    grain[ys, xs] = g + wt * ((num / np.maximum(den, 1e-6))[:, None] - g)
+
+
+_MEAN3 = np.full((1, 3), 1 / 3, np.float32)
+_DISK5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+_DISK7 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 
 def clone_reads(plan: ClonePlan, hole: np.ndarray, size: int) -> tuple[int, int, int, int]:
