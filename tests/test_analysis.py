@@ -143,3 +143,10 @@ def test_a_shrinking_cubic_warp_is_opencvs_own(astronaut_bgr):
     m = np.array([[0.5, 0.0, 3.0], [0.0, 0.5, 7.0]])
     ref = cv2.warpAffine(astronaut_bgr, m, (200, 200), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     assert np.array_equal(warp_affine(astronaut_bgr, m, (200, 200), cv2.INTER_CUBIC), ref)
+
+
+def test_an_exact_warp_is_opencvs_cubic(astronaut_bgr, astronaut_face):
+    t = align_face(astronaut_face.five_points(), 320)
+    ref = cv2.warpAffine(astronaut_bgr, t.matrix, (320, 320), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    assert np.array_equal(t.warp(astronaut_bgr, exact=True), ref)
+    assert not np.array_equal(t.warp(astronaut_bgr), ref)  # the fast cubic: close, not the same

@@ -40,15 +40,17 @@ _UP = 4  # the cubic warp's upsampling: 2x left up to 20 levels of bilinear erro
 
 
 def warp_affine(src: np.ndarray, m: np.ndarray, dsize: tuple[int, int], interpolation: int = cv2.INTER_LINEAR,
-                border_mode: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+                border_mode: int = cv2.BORDER_REPLICATE, exact: bool = False) -> np.ndarray:
     """``cv2.warpAffine`` (``dsize`` (w, h), zeros past a constant border), with a faster cubic.
 
     OpenCV's cubic warp has no SIMD path and costs about 5x its bilinear one. Here the source box the
     output reads is upsampled 4x by a cubic resize (which has one), then sampled bilinearly: within 4-6
     levels of OpenCV's cubic (mean 0.2) and 97-98% of its fine detail (bilinear alone keeps 80-90%), in
-    40-70% of the time for a crop at 1-1.3x the image's scale and a small tilt."""
+    40-70% of the time for a crop at 1-1.3x the image's scale and a small tilt. ``exact``: OpenCV's own
+    cubic, for a warp made once (a swap's source texture), where the last 2-3% of detail counts and the time
+    does not."""
     w, h = dsize
-    if interpolation == cv2.INTER_CUBIC:
+    if interpolation == cv2.INTER_CUBIC and not exact:
         corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64) - 0.5
         inv = invert_affine(m)
         pts = corners @ inv[:, :2].T + inv[:, 2]
@@ -103,22 +105,22 @@ class AlignTransform:
         return p @ inv[:, :2].T + inv[:, 2]
 
     def warp(self, image: np.ndarray, interpolation: int = cv2.INTER_CUBIC,
-             sharp_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+             sharp_box: tuple[int, int, int, int] | None = None, exact: bool = False) -> np.ndarray:
         """The canonical crop of ``image`` (borders replicate, so no black wedges feed the inpainter).
 
         Cubic by default: bilinear resampling there and back would wash out the skin grain.
         ``sharp_box``: (x0, y0, x1, y1) of the crop; only there is ``interpolation`` used, the rest is
         bilinear (a cubic warp costs 2-5x a bilinear one): for a caller that reads
-        no pixel outside it."""
+        no pixel outside it. ``exact``: see ``warp_affine``."""
         size = (self.size, self.size)
         if sharp_box is None or interpolation == cv2.INTER_LINEAR:
-            return warp_affine(image, self.matrix, size, interpolation)
+            return warp_affine(image, self.matrix, size, interpolation, exact=exact)
         x0, y0, x1, y1 = (int(v) for v in np.clip(sharp_box, 0, self.size))
         out = cv2.warpAffine(image, self.matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if x1 > x0 and y1 > y0:
             m = self.matrix.copy()
             m[:, 2] -= (x0, y0)  # the same map, its output shifted to the box's corner
-            out[y0:y1, x0:x1] = warp_affine(image, m, (x1 - x0, y1 - y0), interpolation)
+            out[y0:y1, x0:x1] = warp_affine(image, m, (x1 - x0, y1 - y0), interpolation, exact=exact)
         return out
 
     def image_roi(self, image_shape: tuple[int, ...], margin: int = 2,

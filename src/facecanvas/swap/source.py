@@ -112,7 +112,7 @@ class SourceFace:
     @classmethod
     def from_face(cls, bgr: np.ndarray, face: Face, name: str = "source", size: int = TEXTURE_SIZE) -> "SourceFace":
         t = align_face(face.five_points(), size)
-        tex = t.warp(bgr, cv2.INTER_CUBIC if t.scale > 1 else cv2.INTER_AREA)
+        tex = t.warp(bgr, cv2.INTER_CUBIC if t.scale > 1 else cv2.INTER_AREA, exact=True)  # (once per source)
         pts = np.zeros((len(face.landmarks), 3), np.float32)
         pts[:, :2] = t.to_crop(face.landmarks[:, :2])
         pts[:, 2] = face.landmarks[:, 2] * t.scale
