@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..masks.parts import grow
 from .harmonic import harmonic_fill, masked_blur
 from .pixel_clone import clone_offsets
 
@@ -180,16 +181,15 @@ def _continue_grain(grain: np.ndarray, img: np.ndarray, known: np.ndarray, at: t
     h, w = in_hole.shape
     y0, x0 = max(0, at[0] - 6), max(0, at[1] - 6)  # the reach of both boxes past the band
     y1, x1 = min(known.shape[0], at[0] + h + 6), min(known.shape[1], at[1] + w + 6)
-    k8 = known[y0:y1, x0:x1].astype(np.uint8)
+    kn = known[y0:y1, x0:x1]
     y, x = at[0] - y0, at[1] - x0
-    hole8 = in_hole.astype(np.uint8)
-    near2 = cv2.bitwise_and(cv2.dilate(k8, _DISK5)[y:y + h, x:x + w], hole8)
-    near3 = cv2.bitwise_and(cv2.dilate(k8, _DISK7)[y:y + h, x:x + w], hole8)
-    pts = cv2.findNonZero(near3)
+    near3 = grow(kn, 3)[y:y + h, x:x + w] & in_hole
+    pts = cv2.findNonZero(near3.view(np.uint8))
     if pts is None:
         return
     xs, ys = pts[:, 0, 0], pts[:, 0, 1]
-    kf = k8.astype(np.float32)
+    near2 = grow(kn, 2)[y:y + h, x:x + w]
+    kf = kn.astype(np.float32)
     luma = cv2.multiply(cv2.transform(img[y0:y1, x0:x1], _MEAN3), kf)
     mean = cv2.divide(cv2.boxFilter(luma, -1, (7, 7)), np.maximum(cv2.boxFilter(kf, -1, (7, 7)), 1e-6))
     fine = cv2.multiply(cv2.subtract(luma, mean), kf)
@@ -201,8 +201,6 @@ def _continue_grain(grain: np.ndarray, img: np.ndarray, known: np.ndarray, at: t
 
 
 _MEAN3 = np.full((1, 3), 1 / 3, np.float32)
-_DISK5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-_DISK7 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 
 def clone_reads(plan: ClonePlan, hole: np.ndarray, size: int) -> tuple[int, int, int, int]:

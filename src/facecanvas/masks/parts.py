@@ -142,9 +142,11 @@ def grow(mask: np.ndarray, radius: float) -> np.ndarray:
     out = np.zeros(mask.shape[:2], bool)
     if box is None:
         return out
-    m = (np.asarray(mask)[box] != 0).astype(np.uint8)
+    m = np.asarray(mask)[box]
+    m = m.view(np.uint8) if m.dtype == bool else (m != 0).astype(np.uint8)  # (a bool mask read as bytes in place)
     if r <= GROW_KERNEL_MAX:
-        out[box] = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+        # (0s and 1s in, 0s and 1s out: the dilation's bytes are the bools.)
+        out[box] = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).view(bool)
     else:
         out[box] = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= r + 0.25
     return out
