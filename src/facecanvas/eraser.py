@@ -108,8 +108,8 @@ def resolve_parser(parser):
         if path not in _PARSERS:
             if not env and not path.is_file():
                 return None
-            # One thread: the network is a few milliseconds, and an idle thread pool spins on the other
-            # cores after every call, which costs more CPU than it saves on a busy machine.
+            # One thread: the network is a few milliseconds, and a second thread saves little of that (an
+            # idle pool no longer spins after each call either: onnx_session).
             _PARSERS[path] = fp.FaceParser(path, threads=1)
         return _PARSERS[path]
     except Exception:  # noqa: BLE001 - a missing runtime or a bad file: erase as without a parser

@@ -20,9 +20,9 @@ def open_session(path: str | Path, what: str, threads: int = 0):
     if threads > 0:
         opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
-    # Idle pool threads sleep instead of spinning: a spinning pool kept burning both cores for a while after
-    # each small run, slowing the steps after it (720p erase, 5 alternating rounds: 21.2-24.6 ms spinning,
-    # 21.1-24.1 asleep; medians 23.3 -> 21.3). Waking costs YuNet about 0.6 ms (2.4 -> 3.0), less than that.
+    # Idle pool threads sleep instead of spinning: the detector's two-thread pool kept the second core busy for
+    # a while after each small run, slowing the steps after it (720p erase, 5 alternating rounds: 21.2-24.6 ms
+    # spinning, 21.1-24.1 asleep; medians 23.3 -> 21.3). Waking costs YuNet about 0.6 ms (2.4 -> 3.0).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

