@@ -171,31 +171,6 @@ def eye_fans(points: np.ndarray, min_open: float = 0.15) -> tuple[np.ndarray, tu
     return (np.concatenate(out) if out else np.zeros((0, 3), np.int32)), (ok[0], ok[1])
 
 
-# The inner lip line as (lower, upper) point pairs from one corner (78) to the other (308).
-_MOUTH_PAIRS = ((95, 191), (88, 80), (178, 81), (87, 82), (14, 13), (317, 312), (402, 311), (318, 310), (324, 415))
-# A mouth whose inner lips are less than this share of its width apart is closed.
-MOUTH_CLOSED = 0.08
-SOURCE_CLOSED = 0.2  # a source mouth this open still shows only its lip line (no teeth) across the strip
-
-
-def mouth_gap(points: np.ndarray) -> float:
-    """The inner lips' opening (points 13-14) as a share of the mouth's width (78-308)."""
-    p = np.asarray(points, np.float64)[:, :2]
-    return float(np.linalg.norm(p[13] - p[14]) / max(np.linalg.norm(p[78] - p[308]), 1e-6))
-
-
-def mouth_strip() -> np.ndarray:
-    """(18, 3) triangles across the mouth's opening, from corner 78 to corner 308 (MediaPipe's tesselation
-    leaves it empty): a closed source mouth's lip line then maps onto a closed target mouth."""
-    lo = [p[0] for p in _MOUTH_PAIRS]
-    up = [p[1] for p in _MOUTH_PAIRS]
-    tris = [(78, lo[0], up[0])]
-    for i in range(len(lo) - 1):
-        tris += [(lo[i], lo[i + 1], up[i + 1]), (lo[i], up[i + 1], up[i])]
-    tris.append((lo[-1], 308, up[-1]))
-    return np.array(tris, np.int32)
-
-
 def face_box(points: np.ndarray, shape: tuple[int, int], pad: int = 3) -> tuple[int, int, int, int]:
     p = points[:MESH_POINTS, :2]
     h, w = shape[:2]
@@ -501,11 +476,6 @@ class MeshSwapper:
             fans, has = eye_fans(source.points)
             self.tris = np.concatenate([self.tris, fans])
             self.target_eyes = (not has[0], not has[1])
-        # A closed source mouth can give a closed target its lip line; the target's own sliver of inner mouth
-        # (its lip line, a moustache over it) showed as a dark, jagged line in the new face.
-        self.closed_source = mouth_gap(source.points) < SOURCE_CLOSED
-        if self.closed_source:
-            self.tris = np.concatenate([self.tris, mouth_strip()])
         self.warper = PiecewiseWarp(self.tris)
         self._src_iod = float(np.linalg.norm(source.points[lg.LEFT_IRIS[0], :2] - source.points[lg.RIGHT_IRIS[0], :2]))
 
@@ -555,8 +525,7 @@ class MeshSwapper:
                               max_light_gain=s.light_gain, chroma=s.chroma)
         if s.shading > 0:
             warped = match_shading(warped, target, skin_px & valid, s.shading * iod)
-        keep_mouth = s.keep_mouth and not (self.closed_source and mouth_gap(tgt) < MOUTH_CLOSED)
-        opening = openings_mask(dst, lbox, self.target_eyes, keep_mouth)
+        opening = openings_mask(dst, lbox, self.target_eyes, s.keep_mouth)
         # The openings the target keeps are no holes in the region: its own pixels go there (below),
         # so the alpha does not ramp down around them (which would show the target's lids and lips).
         region = blend_region(dst, lbox, s.margin * iod) & (valid | (opening > 0))
@@ -623,7 +592,7 @@ class MeshSwapper:
         alpha *= oval
         # The target's own eyes and inner mouth, at full resolution, moved with their (rigid) share
         # of the geometry change.
-        opening = openings_mask(dst_full, box, self.target_eyes, keep_mouth)
+        opening = openings_mask(dst_full, box, self.target_eyes, s.keep_mouth)
         sigma = max(0.6, 0.02 * face.interocular)
         # Only around the openings (the blur's reach past them): a small part of the box.
         win = mask_box(opening > 0, int(np.ceil(4 * sigma)) + 2)
