@@ -578,3 +578,95 @@ def test_ctrl_c_closes_the_partial_output_properly(tmp_path):
     info = probe(partial)
     assert info.audio_streams == 1 and info.audio_duration == pytest.approx(info.duration, abs=0.1)
     assert leftovers(tmp_path) == ["out.partial.mp4"]
+
+
+# --- tracking in a child process (track_process.py) ------------------------------------------------------
+
+def _recording_processor(seen: list, **options):
+    from facecanvas.pipeline import TrackingOptions, make_processor
+
+    def op(frame, faces):
+        seen.append([(f.track_id, f.landmarks.copy()) for f in faces])
+        return frame
+
+    return make_processor(op, TrackingOptions(**options))
+
+
+@pytest.mark.parametrize("name, options", [("moving", {}), ("two", {"largest": True})])
+def test_a_child_process_tracks_exactly_as_the_thread_does(clips, tmp_path, name, options):
+    runs = {}
+    for child in (False, True):
+        seen: list = []
+        processor = _recording_processor(seen, **options)
+        rep = process_video(clips[name], tmp_path / f"{child}.mp4", processor, progress=False, track_process=child)
+        processor.tracker.close()
+        runs[child] = seen, rep, processor.tracker.stats
+    (a, ra, sa), (b, rb, sb) = runs[False], runs[True]
+    assert len(a) == len(b) == ra.timings.frames_with_faces and a
+    for fa, fb in zip(a, b):
+        assert [t for t, _ in fa] == [t for t, _ in fb]
+        assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(fa, fb))
+    # The child's figures come back as if it had tracked here.
+    assert rb.frames == ra.frames and rb.track_ids == ra.track_ids >= 1
+    assert rb.timings.frames == ra.timings.frames and rb.timings.track_s > 0
+    assert (sb.detections_run, sb.tracks_started) == (sa.detections_run, sa.tracks_started)
+    assert np.array_equal(decode_all(tmp_path / "False.mp4")[-1], decode_all(tmp_path / "True.mp4")[-1])
+
+
+def test_a_child_is_used_only_for_processors_made_from_options(clips):
+    from facecanvas import track_process
+    from facecanvas.pipeline import TrackingOptions, make_processor
+
+    assert track_process.can_use(make_processor(PassthroughOperation(), TrackingOptions())) == (
+        len(os.sched_getaffinity(0)) >= 2)
+    assert not track_process.can_use(make_processor(PassthroughOperation(), TrackingOptions(), live=True))
+    assert not track_process.can_use(FrameProcessor(PassthroughOperation(), FaceTracker(create_detector("auto", 960))))
+
+
+def test_the_tracking_child_stops_when_closed_early_and_its_errors_reach_the_caller(clips, tmp_path):
+    from facecanvas.errors import InputError
+    from facecanvas.pipeline import TrackingOptions
+    from facecanvas.track_process import TrackProcess
+
+    info = probe(clips["moving"])
+    child = TrackProcess(clips["moving"], info, TrackingOptions())
+    frame, faces = next(iter(child))
+    assert frame.index == 0 and faces == [] and frame.bgr.shape == (info.height, info.width, 3)
+    child.close()
+    assert child._child.returncode is not None, "no tracking process is left running"
+
+    # A file that turns out truncated: the child's InputError is raised here, one line, as from a thread.
+    data = clips["moving"].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises((InputError, RuntimeError)) as e:
+        child = TrackProcess(cut, info, TrackingOptions())
+        try:
+            for _ in child:
+                pass
+        finally:
+            child.close()
+    assert "\n" not in str(e.value)
+
+
+def test_a_killed_tracking_child_is_a_clear_error_and_no_output(clips, tmp_path):
+    from facecanvas import track_process
+
+    class Killing(track_process.TrackProcess):
+        def __iter__(self):
+            for n, item in enumerate(super().__iter__()):
+                if n == 10:
+                    self._child.kill()
+                yield item
+
+    processor = _recording_processor([])
+    dst = tmp_path / "o.mp4"
+    real = track_process.TrackProcess
+    track_process.TrackProcess = Killing
+    try:
+        with pytest.raises(RuntimeError, match="tracking process stopped"):
+            process_video(clips["moving"], dst, processor, progress=False, track_process=True)
+    finally:
+        track_process.TrackProcess = real
+        processor.tracker.close()
+    assert not dst.exists() and leftovers(tmp_path) == []

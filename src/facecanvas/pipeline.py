@@ -66,7 +66,10 @@ def make_processor(op: FrameOp, options: TrackingOptions = TrackingOptions(), li
                            detect_every_empty=max(1, options.detect_every // 5) if live else 1,
                            max_faces=options.max_faces, async_detect=live, mesh_every=options.mesh_every)
     identity = make_identity(options.match, options.match_threshold) if options.match else None
-    return FrameProcessor(op, FaceTracker(detector, config), largest=options.largest, identity=identity)
+    processor = FrameProcessor(op, FaceTracker(detector, config), largest=options.largest, identity=identity)
+    # A file's frames may then be tracked in a child process made from the same options (track_process.py).
+    processor.tracking = None if live else options
+    return processor
 
 
 def make_identity(photo: str, threshold: float = SFACE_THRESHOLD):

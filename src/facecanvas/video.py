@@ -45,6 +45,7 @@ class FrameProcessor:
                  identity: TrackIdentity | None = None):
         self.op, self.tracker, self.largest, self.identity = op, tracker, largest, identity
         self.timings = FrameTimings()
+        self.tracking = None  # the TrackingOptions it was made from (pipeline.make_processor), if any
         self._chosen: int | None = None
         self._index = 0
 
@@ -154,24 +155,34 @@ class VideoReport:
 def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
                   encode: EncodeOptions = EncodeOptions(), overwrite: bool = False, progress: bool = True,
                   protected: tuple[Path, ...] = (),
-                  on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None = None) -> VideoReport:
+                  on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None = None,
+                  track_process: bool | None = None) -> VideoReport:
     """Apply ``processor`` to every frame of ``src`` and write ``dst``.
 
     Audio is copied untouched; every frame keeps its timestamp; rotation metadata and size are kept.
     ``dst`` appears only when complete. On any error the temporary file is removed; on Ctrl-C the frames
     done so far are closed properly as ``NAME.partial.EXT`` and VideoInterrupted is raised.
+    ``track_process``: track in a child process (track_process.py); None: where it can (``can_use``).
     """
+    from . import track_process as tp
+
     src, dst = Path(src), Path(dst)
     info = probe(src)
-    # Start-up in parallel: the tracker's MediaPipe import and first graph, and the op's lookup tables, while
-    # this thread opens the encoder and the decoder; each is waited for before its stage's first frame, and
-    # both before this function returns or raises (no thread is left building graphs at exit).
+    child = tp.can_use(processor) if track_process is None else track_process
+    # Start-up in parallel: the tracker's MediaPipe import and first graph (here or in the child), and the
+    # op's lookup tables, while this thread opens the encoder and the decoder; each is waited for before its
+    # stage's first frame, and both before this function returns or raises (no thread is left building
+    # graphs at exit).
     threads = _opencv_threads(1)
-    warm_tracking, warm_op = _Background(processor.warm_up_tracking), _Background(processor.warm_up_op)
+    tracker = tp.TrackProcess(src, info, processor.tracking) if child else None
+    warm_tracking = _Background(None if child else processor.warm_up_tracking)
+    warm_op = _Background(processor.warm_up_op)
     try:
         return _process(src, dst, info, processor, warm_tracking, warm_op, encode=encode, overwrite=overwrite,
-                        progress=progress, protected=protected, on_frame=on_frame)
+                        progress=progress, protected=protected, on_frame=on_frame, child=tracker)
     finally:
+        if tracker is not None:
+            tracker.close()
         warm_tracking.join()
         warm_op.join()
         _opencv_threads(threads)
@@ -192,7 +203,7 @@ def _opencv_threads(n: int) -> int:
 def _process(src: Path, dst: Path, info: VideoInfo, processor: FrameProcessor, warm_tracking: "_Background",
              warm_op: "_Background", *, encode: EncodeOptions, overwrite: bool, progress: bool,
              protected: tuple[Path, ...],
-             on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None) -> VideoReport:
+             on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None, child=None) -> VideoReport:
     writer = VideoWriter(dst, info, encode, overwrite=overwrite, protected=protected)
     report = VideoReport(src, dst, info)
     reader = tracked = bar = None
@@ -200,15 +211,16 @@ def _process(src: Path, dst: Path, info: VideoInfo, processor: FrameProcessor, w
     try:
         try:
             # Inside the try: a Ctrl-C or SIGTERM from here on closes or removes the temporary file.
-            reader = VideoReader(src, info=info)
+            reader = VideoReader(src, info=info) if child is None else None  # (else the child decodes)
             bar = _progress_bar(info.frames, src.name, progress)
 
             def track(fr: Frame):
                 warm_tracking.join()
                 return fr, processor.track(fr.bgr, fr.time)
 
-            # Two stages on two cores: frame t+1 is tracked in a thread while the op edits frame t.
-            tracked = ThreadedMap(reader, track, "facecanvas-track")
+            # Two stages on two cores: frame t+1 is decoded and tracked (in a child process, or a thread)
+            # while the op edits frame t.
+            tracked = child if child is not None else ThreadedMap(reader, track, "facecanvas-track")
             for frame, chosen in tracked:
                 warm_op.join()
                 out, faces = processor.apply(frame.bgr, chosen)
@@ -219,7 +231,7 @@ def _process(src: Path, dst: Path, info: VideoInfo, processor: FrameProcessor, w
                 bar.update(1)
         finally:
             for stage in (tracked, reader, bar):
-                if stage is not None:
+                if stage is not None and stage is not child:  # (process_video closes the child)
                     stage.close()
             warm_tracking.join()  # (the caller may close the tracker next)
         writer.finish()
@@ -230,9 +242,14 @@ def _process(src: Path, dst: Path, info: VideoInfo, processor: FrameProcessor, w
         writer.abort()
         raise
     report.seconds = time.perf_counter() - t0
+    if child is not None:  # the child's tracking figures, as if it had run here
+        processor.tracker.stats = child.stats
+        processor.timings.track_s, processor.timings.frames = child.timings.track_s, child.timings.frames
+        if child.built is not None and hasattr(processor.tracker.landmarker, "built"):
+            processor.tracker.landmarker.built = child.built
     report.timings = processor.timings
     report.track_ids = len(processor.tracker.stats.ids)
-    report.damaged = reader.damaged
+    report.damaged = reader.damaged if child is None else child.damaged
     return report
 
 
@@ -240,8 +257,12 @@ class _Background:
     """Run ``fn`` in a daemon thread now; ``join()`` waits for it. A failure is dropped: ``fn`` is only
     ahead-of-time set-up, and the real call that follows meets the same error where it is handled."""
 
-    def __init__(self, fn: Callable[[], None]):
+    def __init__(self, fn: Callable[[], None] | None):
         import threading
+
+        if fn is None:  # nothing to do
+            self._thread = None
+            return
 
         def run():
             try:

@@ -158,7 +158,8 @@ class Worker:
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             report = process_video(src, dst, processor, encode=EncodeOptions(**self.config.encode), overwrite=True,
-                                   progress=False, protected=(src,), on_frame=on_frame)
+                                   progress=False, protected=(src,), on_frame=on_frame,
+                                   track_process=False)  # (the pool's processes already share the cores)
         finally:
             processor.tracker.close()
         if queue is not None and done[0] % 5:

@@ -1,0 +1,202 @@
+"""Video files: decoding and tracking in a child process, beside the operation in this one.
+
+``process_video`` runs tracking and the operation as two stages. In two threads of one process they
+share Python's lock: on the 3-face 640x360 stage clip the operation's thread held it for ~9 of its 13 ms a
+frame and the tracker's for ~4, and each waited for the other (the operation took 20 ms a frame of wall
+time for 13 of CPU). A child process decodes and tracks without that lock. Each decoded frame goes into a
+ring of frame slots in shared memory (a copy, ~0.1 ms at 640x360, against ~1.5 ms to decode it again here),
+and its chosen faces come back pickled through a pipe, in order; a byte back through a second pipe frees
+the slot. The child is made from the same ``TrackingOptions`` as the processor (``make_processor`` records
+them), so it tracks and selects exactly as the thread would.
+
+The child is a plain ``python -m facecanvas.track_process`` (not multiprocessing's spawn, which would first
+import the parent's ``__main__``, the whole CLI): the job comes pickled on its stdin, and its end closes
+the results pipe, so a child that dies is seen at once.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SLOTS = 6  # frames the child may decode and track ahead of the operation
+
+
+def can_use(processor) -> bool:
+    """A child may track for ``processor``: it was made from options (``make_processor``, not live), this
+    machine has a second core, and this process may have children (a batch's pool workers may not)."""
+    import multiprocessing
+
+    if getattr(processor, "tracking", None) is None or os.environ.get("FACECANVAS_TRACK_PROCESS") == "0":
+        return False
+    if os.name != "posix":  # (inherited pipe descriptors)
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores >= 2 and not multiprocessing.current_process().daemon
+
+
+def _shared_file(size: int) -> int:
+    """A descriptor of ``size`` bytes of memory both processes map (memfd, else a deleted file in /dev/shm)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("facecanvas-frames")
+    else:
+        import tempfile
+
+        with tempfile.TemporaryFile(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as f:
+            fd = os.dup(f.fileno())
+    os.ftruncate(fd, size)
+    return fd
+
+
+class _Ring:
+    """``SLOTS`` frames of one upright shape in shared memory."""
+
+    def __init__(self, fd: int, shape: tuple[int, int, int]):
+        self.shape, self.size = shape, int(np.prod(shape))
+        self._map = mmap.mmap(fd, self.size * SLOTS)
+
+    def slot(self, k: int) -> np.ndarray:
+        return np.frombuffer(self._map, np.uint8, self.size, k * self.size).reshape(self.shape)
+
+    def close(self) -> None:
+        self._map.close()
+
+
+class TrackProcess:
+    """``for frame, faces in TrackProcess(src, info, options)``: each decoded frame (a ``video_io.Frame``)
+    with its chosen faces, from a child process. ``close()`` stops the child; ``stats``, ``timings``, ``built``
+    and ``damaged`` (the child's tracker statistics, frame timings, meshes built, damaged frames) are there
+    after the last frame."""
+
+    def __init__(self, src: str | Path, info, options):
+        w, h = info.display_size
+        shape = (h, w, 3)
+        results_r, results_w = os.pipe()
+        freed_r, freed_w = os.pipe()
+        ring_fd = _shared_file(int(np.prod(shape)) * SLOTS)
+        package_root = str(Path(__file__).resolve().parents[1])  # so the child imports this very package
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        try:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "facecanvas.track_process", str(results_w), str(freed_r), str(ring_fd)],
+                stdin=subprocess.PIPE, pass_fds=(results_w, freed_r, ring_fd), env=env)
+            self._ring = _Ring(ring_fd, shape)
+        finally:
+            for fd in (results_w, freed_r, ring_fd):
+                os.close(fd)
+        self._results = os.fdopen(results_r, "rb")
+        self._freed = os.fdopen(freed_w, "wb", buffering=0)
+        try:
+            pickle.dump((str(src), info, options, shape), self._child.stdin)
+            self._child.stdin.close()
+        except OSError:
+            pass  # the child already stopped: the first read says so
+        self.stats = self.timings = self.built = None
+        self.damaged = 0
+
+    def __iter__(self):
+        from .media.video_io import Frame
+
+        while True:
+            try:
+                kind, *rest = pickle.load(self._results)
+            except EOFError:
+                code = self._child.wait()
+                raise RuntimeError(f"the tracking process stopped (exit code {code})") from None
+            if kind == "frame":
+                index, pts, t, duration, slot, faces = rest
+                if isinstance(slot, int):
+                    bgr = self._ring.slot(slot).copy()
+                    self._free()
+                else:  # a frame of another size than the ring's came whole
+                    bgr = slot
+                yield Frame(index, pts, t, duration, bgr), faces
+            elif kind == "end":
+                self.stats, self.timings, self.built, self.damaged = rest
+                return
+            else:  # "error": the child's exception, raised here as if this process had decoded and tracked
+                raise rest[0]
+
+    def _free(self) -> None:
+        try:
+            self._freed.write(b"\0")
+        except OSError:
+            pass  # the child is gone: the next read says so
+
+    def close(self) -> None:
+        if self._child.poll() is None:
+            self._child.terminate()
+        try:
+            self._child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
+        for f in (self._results, self._freed, self._ring):
+            try:
+                f.close()
+            except (OSError, BufferError):
+                pass
+
+
+def _run(out, freed, ring_fd: int) -> None:
+    processor = reader = ring = None
+    try:
+        src, info, options, shape = pickle.load(sys.stdin.buffer)
+        from .media.video_io import VideoReader
+        from .pipeline import make_processor
+
+        ring = _Ring(ring_fd, shape)
+        processor = make_processor(None, options)
+        processor.warm_up_tracking()
+        reader = VideoReader(src, info=info)
+        sent = 0
+        for fr in reader:
+            faces = processor.track(fr.bgr, fr.time)
+            slot = fr.bgr
+            if fr.bgr.shape == ring.shape:
+                if sent >= SLOTS and not freed.read(1):  # wait until the oldest slot is free
+                    return  # (the parent is gone)
+                slot = sent % SLOTS
+                np.copyto(ring.slot(slot), fr.bgr)
+                sent += 1
+            _send(out, ("frame", fr.index, fr.pts, fr.time, fr.duration, slot, faces))
+        _send(out, ("end", processor.tracker.stats, processor.timings,
+                    getattr(processor.tracker.landmarker, "built", None), reader.damaged))
+    except BrokenPipeError:
+        pass  # the parent stopped reading: it is gone or done
+    except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
+        try:
+            pickle.loads(pickle.dumps(e))
+        except Exception:  # noqa: BLE001 - an exception that does not pickle: its text then
+            e = RuntimeError(f"{type(e).__name__}: {e}")
+        try:
+            _send(out, ("error", e))
+        except OSError:
+            pass
+    finally:
+        if reader is not None:
+            reader.close()
+        if processor is not None:
+            processor.tracker.close()
+        if ring is not None:
+            ring.close()
+
+
+def _send(out, message) -> None:
+    pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
+
+
+if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group; the parent decides what it means and stops this one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    results, freed, ring = (int(a) for a in sys.argv[1:4])
+    with os.fdopen(results, "wb") as pipe, os.fdopen(freed, "rb", buffering=0) as acks:
+        _run(pipe, acks, ring)
