@@ -152,6 +152,9 @@ def _run(out, freed, ring_fd: int) -> None:
         from .media.video_io import VideoReader
         from .pipeline import make_processor
 
+        import cv2
+
+        cv2.setNumThreads(1)  # as process_video sets it for the parent: one more thread only spins here
         ring = _Ring(ring_fd, shape)
         processor = make_processor(None, options)
         processor.warm_up_tracking()
