@@ -670,3 +670,17 @@ def test_a_killed_tracking_child_is_a_clear_error_and_no_output(clips, tmp_path)
         track_process.TrackProcess = real
         processor.tracker.close()
     assert not dst.exists() and leftovers(tmp_path) == []
+
+
+def test_no_child_process_means_tracking_in_a_thread(clips, tmp_path, monkeypatch):
+    from facecanvas import track_process
+
+    def refuse(*a, **k):
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(track_process, "TrackProcess", refuse)
+    seen: list = []
+    processor = _recording_processor(seen)
+    rep = process_video(clips["moving"], tmp_path / "o.mp4", processor, progress=False, track_process=True)
+    processor.tracker.close()
+    assert rep.frames == 45 and len(seen) == rep.timings.frames_with_faces > 30

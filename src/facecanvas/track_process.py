@@ -9,7 +9,7 @@ and its chosen faces come back pickled through a pipe, in order; a byte back thr
 the slot. The child is made from the same ``TrackingOptions`` as the processor (``make_processor`` records
 them), so it tracks and selects exactly as the thread would.
 
-The child is a plain ``python -m facecanvas.track_process`` (not multiprocessing's spawn, which would first
+The child is a plain ``python -c`` that imports this module (not multiprocessing's spawn, which would first
 import the parent's ``__main__``, the whole CLI): the job comes pickled on its stdin, and its end closes
 the results pipe, so a child that dies is seen at once.
 """
@@ -36,7 +36,7 @@ def can_use(processor) -> bool:
 
     if getattr(processor, "tracking", None) is None or os.environ.get("FACECANVAS_TRACK_PROCESS") == "0":
         return False
-    if os.name != "posix":  # (inherited pipe descriptors)
+    if os.name != "posix" or not sys.executable:  # (inherited pipe descriptors; an interpreter to start)
         return False
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return cores >= 2 and not multiprocessing.current_process().daemon
@@ -81,11 +81,12 @@ class TrackProcess:
         results_r, results_w = os.pipe()
         freed_r, freed_w = os.pipe()
         ring_fd = _shared_file(int(np.prod(shape)) * SLOTS)
-        package_root = str(Path(__file__).resolve().parents[1])  # so the child imports this very package
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        # The child imports this very package: its folder goes first on the child's path unless already there
+        # (an installed package's site-packages must not go before the standard library).
+        env = dict(os.environ, FACECANVAS_CHILD_ROOT=str(Path(__file__).resolve().parents[1]))
         try:
             self._child = subprocess.Popen(
-                [sys.executable, "-m", "facecanvas.track_process", str(results_w), str(freed_r), str(ring_fd)],
+                [sys.executable, "-c", _CHILD, str(results_w), str(freed_r), str(ring_fd)],
                 stdin=subprocess.PIPE, pass_fds=(results_w, freed_r, ring_fd), env=env)
             self._ring = _Ring(ring_fd, shape)
         finally:
@@ -197,9 +198,15 @@ def _send(out, message) -> None:
     out.flush()
 
 
-if __name__ == "__main__":
+_CHILD = ("import os, sys; r = os.environ.pop('FACECANVAS_CHILD_ROOT'); "
+          "sys.path.insert(0, r) if r not in sys.path else None; "
+          "import facecanvas.track_process as t; t.main(sys.argv[1:])")
+
+
+def main(argv: list[str]) -> None:
+    """The child's entry point: ``argv`` = the results pipe, the freed-slots pipe, the frame ring."""
     # Ctrl-C reaches the whole process group; the parent decides what it means and stops this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    results, freed, ring = (int(a) for a in sys.argv[1:4])
+    results, freed, ring = (int(a) for a in argv[:3])
     with os.fdopen(results, "wb") as pipe, os.fdopen(freed, "rb", buffering=0) as acks:
         _run(pipe, acks, ring)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from .analysis.face import Face
 from .analysis.identity import TrackIdentity
 from .analysis.track import FaceTracker, TrackedFace
 from .media.video_io import EncodeOptions, Frame, ThreadedMap, VideoInfo, VideoReader, VideoWriter, probe
+
+if TYPE_CHECKING:
+    from .track_process import TrackProcess
 
 FrameOp = Callable[[np.ndarray, list[Face]], np.ndarray]
 
@@ -168,21 +172,25 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
 
     src, dst = Path(src), Path(dst)
     info = probe(src)
-    child = tp.can_use(processor) if track_process is None else track_process
+    child = None
+    if tp.can_use(processor) if track_process is None else track_process:
+        try:
+            child = tp.TrackProcess(src, info, processor.tracking)
+        except OSError:
+            pass  # no process could be started: the tracking thread below
     # Start-up in parallel: the tracker's MediaPipe import and first graph (here or in the child), and the
     # op's lookup tables, while this thread opens the encoder and the decoder; each is waited for before its
     # stage's first frame, and both before this function returns or raises (no thread is left building
     # graphs at exit).
     threads = _opencv_threads(1)
-    tracker = tp.TrackProcess(src, info, processor.tracking) if child else None
     warm_tracking = _Background(None if child else processor.warm_up_tracking)
     warm_op = _Background(processor.warm_up_op)
     try:
         return _process(src, dst, info, processor, warm_tracking, warm_op, encode=encode, overwrite=overwrite,
-                        progress=progress, protected=protected, on_frame=on_frame, child=tracker)
+                        progress=progress, protected=protected, on_frame=on_frame, child=child)
     finally:
-        if tracker is not None:
-            tracker.close()
+        if child is not None:
+            child.close()
         warm_tracking.join()
         warm_op.join()
         _opencv_threads(threads)
@@ -203,7 +211,8 @@ def _opencv_threads(n: int) -> int:
 def _process(src: Path, dst: Path, info: VideoInfo, processor: FrameProcessor, warm_tracking: "_Background",
              warm_op: "_Background", *, encode: EncodeOptions, overwrite: bool, progress: bool,
              protected: tuple[Path, ...],
-             on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None, child=None) -> VideoReport:
+             on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None,
+             child: TrackProcess | None = None) -> VideoReport:
     writer = VideoWriter(dst, info, encode, overwrite=overwrite, protected=protected)
     report = VideoReport(src, dst, info)
     reader = tracked = bar = None
