@@ -866,3 +866,19 @@ def test_every_command_output_carries_the_mark_with_its_operation(tmp_path, face
         assert r.returncode == 0, (op, r.stderr)
         desc = Image.open(tmp_path / f"{op}.png").info.get("Description", "")
         assert desc.startswith("edited by facecanvas") and desc.endswith(f": {op}"), (op, desc)
+
+
+def test_cause2b_ctrl_c_keeps_the_frames_a_slow_encoder_had_not_taken_yet(tmp_path, small_clip, monkeypatch):
+    """A busy machine's encoder thread may not have taken a single frame when Ctrl-C comes: the frames
+    still queued go into the partial file (before, none had been counted, and no partial was kept)."""
+    import time as _time
+
+    import facecanvas.media.video_io as vio
+    from facecanvas.video import VideoInterrupted, process_video
+
+    real = vio.stored
+    monkeypatch.setattr(vio, "stored", lambda bgr, rot: (_time.sleep(0.3), real(bgr, rot))[1])
+    with pytest.raises(VideoInterrupted) as e:
+        process_video(small_clip, tmp_path / "out.mp4", _processor(), progress=False, on_frame=_stop_after(3))
+    assert e.value.partial == tmp_path / "out.partial.mp4" and _playable_frames(e.value.partial) == 2
+    assert not (tmp_path / "out.mp4").exists() and _hidden(tmp_path) == []

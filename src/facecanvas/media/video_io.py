@@ -631,12 +631,14 @@ class VideoWriter:
 
     def finish_partial(self) -> Path | None:
         """Close the frames written so far as ``NAME.partial.EXT`` (a playable file); None if nothing was."""
-        if not self.written:
-            self._discard()
-            return None
         self._partial = True
         try:
+            # First the frames still queued for the encoder: counted before them, a busy machine's encoder
+            # thread that had not taken one yet left no partial file at all.
             self._close_container()
+            if not self.written:
+                self._discard()
+                return None
             partial = self._place_partial()
         except BaseException:
             self._discard()
