@@ -487,3 +487,32 @@ def test_clean_skin_removes_stray_tints_and_keeps_the_parts():
     lips = np.zeros(tex.shape[:2], np.uint8)
     cv2.fillPoly(lips, [np.round(pts[list(lg.INNER_LIPS), :2]).astype(np.int32)], 1)
     assert np.array_equal(out[lips > 0], smear[lips > 0])
+
+
+def test_a_track_that_needed_the_fallback_keeps_it_until_its_next_check(deid_op, astronaut_bgr, astronaut_face):
+    """Frames between two checks of a track used to show its identity even when the last check had found
+    every identity recognised: a face the recognizer knows, flickering with the fallback every other frame."""
+    import dataclasses
+
+    from facecanvas.analysis.track import TrackedFace
+
+    op = deid_op(key="f", verify_every=2, fallback="blur")
+    thr = op.options.verify_threshold
+    face = TrackedFace(**{f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)},
+                       track_id=1)
+    sims: list[float] = []
+    op._similarity = lambda img, f, emb: sims.pop(0)
+
+    def frame(*s):
+        sims[:] = list(s)
+        r = op.apply(astronaut_bgr, [face])
+        assert not sims and r.faces == 1
+        return r.details["deid"]
+
+    from facecanvas.ops.deid import ALTERNATIVES
+
+    recognised = [thr + 0.2] * (ALTERNATIVES + 1)
+    assert frame(*recognised, thr - 0.3)["fallback"] == 1  # checked: every identity known, the blur passes
+    assert frame()["fallback"] == 1  # unchecked: the same fallback, not the known identity
+    assert frame(thr - 0.3)["fallback"] == 0  # checked: the track's identity passes again
+    assert frame()["fallback"] == 0  # and the frames after it show the identity

@@ -225,7 +225,7 @@ class DeidOperation(Operation):
                 seed, person = (None, None) if is_except else self._seed_for(emb_in)
                 tr = {"seed": seed, "person": person, "level": 0 if person is None else self.registry.levels[person],
                       "state": TrackState(), "except": is_except, "label": label, "ref": emb_in, "ref_age": 0,
-                      "age": -1, "checked": False, "misses": 0}
+                      "age": -1, "checked": False, "misses": 0, "fallback": None}
                 if tid >= 0:
                     self._tracks[tid] = tr
             if tid >= 0:
@@ -252,6 +252,11 @@ class DeidOperation(Operation):
             # before the fallback, not only those above the level the earlier photo needed.
             start = tr["level"]
             order = [*range(start, last_swap + 1), *range(0, start), last_swap + 1, last_swap + 2]
+            if not check and tr.get("fallback") is not None:
+                # The track's last check found every identity recognised: the frames up to the next check
+                # keep that fallback (they showed a face the recognizer knows, and the face flickered
+                # between the identity and the fallback every other frame).
+                order = [tr["fallback"]]
             first = tid >= 0 and check and emb_in is not None and not tr["checked"]
             need = o.verify_threshold - (TRACK_MARGIN if first else 0.0)
             best = None  # on a track's first check: the least recognised identity under the plain threshold
@@ -293,6 +298,8 @@ class DeidOperation(Operation):
                 continue
             if first:
                 tr["checked"] = True
+            if check and emb_in is not None:
+                tr["fallback"] = level if level > last_swap else None
             # The track (and the person, for later photos of this run) keeps the identity that passed; a
             # track moves only after TRACK_MISSES frames its identity failed on, and a frame that needed
             # the fallback never moves it.
