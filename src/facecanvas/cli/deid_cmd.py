@@ -29,12 +29,13 @@ Changing the shape of a face alone does not de-identify it (recognizers still ma
 texture carries identity, so that is what is replaced.
 
 Verification: the package's face recognizer (SFace) compares every output face of a photo with its
-input, and in a video every 2nd frame of each face's track (--verify-every N; the track keeps the new
-face that passed in between). A face it still recognises (similarity at least --verify-threshold, 0.363
-by default) is escalated: another synthetic identity, further from the average face, at full strength,
-then the --fallback (blank: the eraser's featureless face; blur: a strong blur). A video track keeps
-one new identity: a frame its identity fails on gets another for that frame alone, and the track moves
-only after several such frames. The end summary says how many faces and frames were verified and how
+input, and in a video every 2nd frame of each face's track (--verify-every N; the track keeps what
+passed in between: the new face, or the fallback). A face it still recognises (similarity at least
+--verify-threshold, 0.363 by default) is escalated: another synthetic identity, further from the
+average face, at full strength, then the --fallback (blank: the eraser's featureless face; blur: a
+strong blur; if even that is recognised, a heavier blur). A video track keeps one new identity: a
+frame its identity fails on gets another for that frame alone, and the track moves only after several
+such frames. The end summary says how many faces and frames were verified and how
 many needed the fallback; --report writes the per-face / per-track figures.
 
 Pseudonyms (--key SECRET): the same person gets the same new face in every file and run with the same

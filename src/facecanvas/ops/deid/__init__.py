@@ -79,8 +79,8 @@ class DeidOptions(Options):
     # development clips (SFace, sampled every 5th frame) still verified 0.006 -> 0.009 (one frame of clip
     # s29), same-identity pairs 0.956 -> 0.961, every other figure within 0.01.
     verify_every: int = option(2, "along a video track, check every N-th frame with the recognizer (the track "
-                               "keeps the identity that passed in between; photos: every face; 1: every "
-                               "frame, slower; live uses 5)", min=1, max=1000, metavar="N")
+                               "keeps what passed in between, the identity or the fallback; photos: every "
+                               "face; 1: every frame, slower; live uses 5)", min=1, max=1000, metavar="N")
     keep_lips: bool = option(False, "keep the person's own lips (outer lip outline, slightly grown): on the "
                              "development people expression error 2.95 -> 2.03, but twice the faces still "
                              "recognised by SFace and sent to the fallback (0.10 -> 0.20)", cli=False)
