@@ -511,8 +511,72 @@ def test_a_track_that_needed_the_fallback_keeps_it_until_its_next_check(deid_op,
 
     from facecanvas.ops.deid import ALTERNATIVES
 
-    recognised = [thr + 0.2] * (ALTERNATIVES + 1)
+    recognised = [thr + 0.2] * (ALTERNATIVES + 1)  # every identity (no glasses: none over them)
     assert frame(*recognised, thr - 0.3)["fallback"] == 1  # checked: every identity known, the blur passes
     assert frame()["fallback"] == 1  # unchecked: the same fallback, not the known identity
     assert frame(thr - 0.3)["fallback"] == 0  # checked: the track's identity passes again
     assert frame()["fallback"] == 0  # and the frames after it show the identity
+
+
+def test_identities_over_the_glasses_come_before_the_fallback(deid_op, astronaut_bgr, astronaut_face):
+    """Where every identity is still recognised and the parser sees glasses, the same identities are put
+    on over them (neither the parser's glasses nor the colour check keep them on top) before the
+    fallback; a track that passed that way keeps it. Without glasses those tries are skipped."""
+    import dataclasses
+
+    from facecanvas.analysis.track import TrackedFace
+    from facecanvas.ops.deid import ALTERNATIVES
+
+    n = ALTERNATIVES + 1
+    for wears in (True, False):
+        op = deid_op(key="g", verify_every=1)
+        thr = op.options.verify_threshold
+        face = TrackedFace(**{f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)},
+                           track_id=1)
+        sims: list[float] = []
+        op._similarity = lambda img, f, emb: sims.pop(0)
+        used = []
+        real = op._swapper
+
+        class Seeing:
+            """A swapper whose parser sees glasses on the face, or not (the test's choice)."""
+
+            def __init__(self, sw, wears):
+                self.sw, self.wears = sw, wears
+
+            def swap(self, out, f, state=None):
+                info = self.sw.swap(out, f, state)
+                state.glasses = self.wears
+                return info
+
+        def swapper(seed, strong, bare=False, wears=wears):
+            used.append(bare)
+            return Seeing(real(seed, strong, bare), wears)
+
+        op._swapper = swapper
+        sims[:] = [thr + 0.2] * n + [thr - 0.3]
+        d = op.apply(astronaut_bgr, [face]).details["deid"]
+        assert not sims
+        if wears:
+            assert d["fallback"] == 0 and d["verified"] == 1 and d["escalated"] == 1
+            assert used == [False] * n + [True] and op._tracks[1]["bare"]
+            used.clear()
+            sims[:] = [thr - 0.3]  # the next frame: the track's identity over the glasses, first
+            op.apply(astronaut_bgr, [face])
+            assert used == [True]
+        else:  # the tries over glasses are skipped: the fallback passes
+            assert d["fallback"] == 1 and used == [False] * n and not op._tracks[1]["bare"]
+    settings = real(1, False, True).settings
+    assert not settings.glasses and settings.occlusion == "parser"
+
+
+def test_a_man_in_glasses_gets_a_face_not_the_fallback(deid_op, analyzer):
+    """The group photo's man in glasses stayed recognised (SFace 0.38) through every identity with his
+    glasses kept on top, and got the blur; over his glasses an identity passes."""
+    img = cv2.imread(str(shared_path("wild", "simswap", "multi_people.jpg")))
+    faces = analyzer.detect(img)
+    man = max(faces, key=lambda f: f.box[0])  # the rightmost face
+    for key in ("abc", "k0"):
+        op = deid_op(key=key)
+        d = op.apply(img, [man]).details["deid"]
+        assert d["fallback"] == 0 and d["verified"] == 1 and d["escalated"] == 1

@@ -66,6 +66,7 @@ class SwapSettings:
     margin: float = 0.0  # the blend region stops this fraction of the eye distance inside the oval
     feather: float = 0.015  # alpha ramp width, fraction of the eye distance
     occlusion: str = "auto"
+    glasses: bool = True  # glasses the parser sees as a pair stay on top (False: the swap goes over them)
     occluder_threshold: float = 6.0  # chroma distance from the target's skin (robust deviations): an occluder
     keep_eyes: bool = False  # True: the target's eyeballs; False: the source's, warped into the target's lids
     # with its iris centre on the target's (eye_fans: the target's gaze and lid opening stay)
@@ -102,6 +103,8 @@ class TrackState:
     parser_occ: np.ndarray | None = None  # the parser's occluders in the canonical frame
     parser_skin: np.ndarray | None = None  # its face-skin probability, the same frame
     parser_age: int = 0  # frames since they were computed
+    parser_glasses: bool = True  # whether glasses counted as occluders in parser_occ
+    glasses: bool = False  # the parser saw a pair of glasses on the face (its last run)
 
 
 @dataclass
@@ -304,13 +307,15 @@ def robust_ring(diff: np.ndarray, ring: np.ndarray, spread: float = 3.0, floor: 
 
 
 def _parser_maps(image: np.ndarray, face: Face, box, state: "TrackState | None" = None,
-                 every: int = 1, size: tuple[int, int] | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+                 every: int = 1, size: tuple[int, int] | None = None,
+                 glasses: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(occluder probability, face-skin probability) over ``box`` from the learned face parser, when it
     is installed (else (None, None)); the occluder map is None when nothing covers the face.
 
     The parser's answer is kept in the face's canonical frame; along a track it is refreshed every
     ``every`` frames and moved with the face in between (an occluder that moves across the face
-    lags by at most ``every - 1`` frames). ``size``: (w, h) the box is worked on at (default: its own)."""
+    lags by at most ``every - 1`` frames). ``size``: (w, h) the box is worked on at (default: its own).
+    ``glasses``: a pair of glasses is an occluder (``occluder_classes``)."""
     parser = _face_parser()
     if parser is None:
         return None, None
@@ -318,17 +323,21 @@ def _parser_maps(image: np.ndarray, face: Face, box, state: "TrackState | None" 
     from ..masks import face_parser as fp
 
     t = align_face(face.five_points(), parser.input_size)  # the network's own size: no resizing
-    if state is not None and state.parser_occ is not None and state.parser_age < every - 1:
+    if (state is not None and state.parser_occ is not None and state.parser_age < every - 1
+            and state.parser_glasses == glasses):
         state.parser_age += 1
         occ, skin = state.parser_occ, state.parser_skin
     else:
         prob = parser.probabilities(t.warp(image, cv2.INTER_AREA if t.scale < 1 else cv2.INTER_LINEAR),
                                     channels_first=True)
-        occ = prob[occluder_classes(fp, prob[fp.GLASSES])].sum(0)
+        classes = occluder_classes(fp, prob[fp.GLASSES], glasses)
+        occ = prob[classes].sum(0)
         occ = np.clip((occ - PARSER_CONFIDENCE) / 0.25, 0, 1).astype(np.float32)  # only what it is sure of
         skin = prob[list(fp.FACE_CLASSES)].sum(0).astype(np.float32)
         if state is not None:
             state.parser_occ, state.parser_skin, state.parser_age = occ, skin, 0
+            state.parser_glasses = glasses
+            state.glasses = fp.GLASSES in classes or (not glasses and fp.sees_glasses(prob[fp.GLASSES] > 0.5))
     return (t.unwarp_roi(occ, box, size=size) if occ.any() else None), t.unwarp_roi(skin, box, size=size)
 
 
@@ -370,12 +379,12 @@ _PARSER = []
 PARSER_CONFIDENCE = 0.55  # occluder probability where the target starts to be kept
 
 
-def occluder_classes(fp, glasses: np.ndarray) -> list[int]:
+def occluder_classes(fp, glasses: np.ndarray, keep_glasses: bool = True) -> list[int]:
     """Parser classes that cover the face in a crop: hair (a fringe), a hat, another object, and glasses
     when the parser sees a pair (``glasses``: its glasses probability over the crop; ``fp.sees_glasses``):
     a few glasses pixels by the eyes kept the target's lids over the swap, and made holes in the source's
-    texture."""
-    pair = fp.sees_glasses(glasses > 0.5)
+    texture. ``keep_glasses`` False: never glasses."""
+    pair = keep_glasses and fp.sees_glasses(glasses > 0.5)
     return [fp.HAIR, fp.GLASSES, fp.HAT, fp.OTHER] if pair else [fp.HAIR, fp.HAT, fp.OTHER]
 
 
@@ -539,7 +548,7 @@ class MeshSwapper:
         # Occluders: things in front of the target's face stay the target's.
         occ = tskin_map = odd_border = None
         if s.occlusion in ("auto", "parser"):
-            occ, tskin_map = _parser_maps(out, face, box, state, s.parser_every, (ws, hs))
+            occ, tskin_map = _parser_maps(out, face, box, state, s.parser_every, (ws, hs), s.glasses)
         diff = target.astype(np.float32) - swapped
         if s.skin_ring:
             # Where the border is not skin on both sides it says nothing about the tone: the membrane
