@@ -4,8 +4,9 @@ An operation is a ``FrameOp``: ``op(bgr_frame, faces) -> bgr_frame``, the same c
 command uses (erase: ``lambda frame, faces: erase(frame, parts, faces=faces).image``). This module adds
 time: ``FrameProcessor`` tracks and smooths the faces of each frame, picks which ones to edit (all, the
 largest, or those matching a reference photo) and calls the op; ``process_video`` runs it over a file
-with decoding, tracking and encoding in background threads. Frames without a selected face are passed through
-untouched: the op is not called.
+with decoding and tracking a few frames ahead (in a child process, track_process.py, or a thread) and
+encoding in a background thread. Frames without a selected face are passed through untouched: the op is
+not called.
 """
 
 from __future__ import annotations
