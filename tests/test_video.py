@@ -684,3 +684,23 @@ def test_no_child_process_means_tracking_in_a_thread(clips, tmp_path, monkeypatc
     rep = process_video(clips["moving"], tmp_path / "o.mp4", processor, progress=False, track_process=True)
     processor.tracker.close()
     assert rep.frames == 45 and len(seen) == rep.timings.frames_with_faces > 30
+
+
+def test_frames_of_another_size_than_the_ring_come_whole(clips):
+    """A frame whose size differs from the probed one (a stream that changes size) does not fit the
+    shared ring: it comes pickled with its faces instead, in order."""
+    import dataclasses
+
+    from facecanvas.pipeline import TrackingOptions
+    from facecanvas.track_process import TrackProcess
+
+    info = probe(clips["moving"])
+    wrong = dataclasses.replace(info, width=info.width + 2)
+    child = TrackProcess(clips["moving"], wrong, TrackingOptions())
+    try:
+        got = [(frame.index, frame.bgr.shape) for frame, _ in child]
+    finally:
+        child.close()
+    assert [i for i, _ in got] == list(range(45))
+    assert {s for _, s in got} == {(info.height, info.width, 3)}
+    assert child.stats.tracks_started >= 1
