@@ -620,6 +620,10 @@ def test_a_child_is_used_only_for_processors_made_from_options(clips):
     assert track_process.can_use(make_processor(PassthroughOperation(), TrackingOptions())) == (
         len(os.sched_getaffinity(0)) >= 2)
     assert not track_process.can_use(make_processor(PassthroughOperation(), TrackingOptions(), live=True))
+    import dataclasses
+
+    big = dataclasses.replace(probe(clips["moving"]), width=1920, height=1080)
+    assert not track_process.can_use(make_processor(PassthroughOperation(), TrackingOptions()), big)
     assert not track_process.can_use(FrameProcessor(PassthroughOperation(), FaceTracker(create_detector("auto", 960))))
 
 

@@ -27,14 +27,22 @@ from pathlib import Path
 import numpy as np
 
 SLOTS = 6  # frames the child may decode and track ahead of the operation
+# Larger frames are tracked in a thread: each frame's two copies through the ring cost about what the shared
+# lock does there (same machine, runs in turn: the 1080p dfdc clip 10.0-10.8 s in a thread, 10.6-11.1 s with
+# the child; a 1080p pan over the group photo 7.1-7.6 against 7.4-7.5 s; the 720p talking head 5.5-5.9 both;
+# the 640x360 stage clip 5.2-5.5 against 4.6-4.8 s).
+MAX_PIXELS = 1280 * 720
 
 
-def can_use(processor) -> bool:
-    """A child may track for ``processor``: it was made from options (``make_processor``, not live), this
-    machine has a second core, and this process may have children (a batch's pool workers may not)."""
+def can_use(processor, info=None) -> bool:
+    """A child may track for ``processor`` (on ``info``'s video): it was made from options (``make_processor``,
+    not live), this machine has a second core, this process may have children (a batch's pool workers may
+    not), and the frames are at most ``MAX_PIXELS``."""
     import multiprocessing
 
     if getattr(processor, "tracking", None) is None or os.environ.get("FACECANVAS_TRACK_PROCESS") == "0":
+        return False
+    if info is not None and info.width * info.height > MAX_PIXELS:
         return False
     if os.name != "posix" or not sys.executable:  # (inherited pipe descriptors; an interpreter to start)
         return False

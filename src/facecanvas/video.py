@@ -174,7 +174,7 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     src, dst = Path(src), Path(dst)
     info = probe(src)
     child = None
-    if tp.can_use(processor) if track_process is None else track_process:
+    if tp.can_use(processor, info) if track_process is None else track_process:
         try:
             child = tp.TrackProcess(src, info, processor.tracking)
         except OSError:
