@@ -708,3 +708,27 @@ def test_frames_of_another_size_than_the_ring_come_whole(clips):
     assert [i for i, _ in got] == list(range(45))
     assert {s for _, s in got} == {(info.height, info.width, 3)}
     assert child.stats.tracks_started >= 1
+
+
+def test_a_child_whose_frame_ring_fails_is_stopped(clips, monkeypatch):
+    """A failure after the child started (its frame ring cannot be mapped) stops the child and leaves no
+    descriptor open; process_video then tracks in a thread."""
+    import subprocess as sp
+
+    from facecanvas import track_process
+    from facecanvas.pipeline import TrackingOptions
+
+    started = []
+    real_popen = sp.Popen
+    monkeypatch.setattr(track_process.subprocess, "Popen", lambda *a, **k: started.append(real_popen(*a, **k)) or started[-1])
+
+    def no_ring(*a, **k):
+        raise OSError("no memory to map")
+
+    monkeypatch.setattr(track_process._Ring, "__init__", no_ring)
+    fds = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError):
+        track_process.TrackProcess(clips["moving"], probe(clips["moving"]), TrackingOptions())
+    assert started and started[0].returncode is not None, "the child was stopped"
+    started[0].stdin.close()
+    assert len(os.listdir("/proc/self/fd")) == fds

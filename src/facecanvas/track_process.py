@@ -86,20 +86,32 @@ class TrackProcess:
     def __init__(self, src: str | Path, info, options):
         w, h = info.display_size
         shape = (h, w, 3)
-        results_r, results_w = os.pipe()
-        freed_r, freed_w = os.pipe()
-        ring_fd = _shared_file(int(np.prod(shape)) * SLOTS)
-        # The child imports this very package: its folder goes first on the child's path unless already there
-        # (an installed package's site-packages must not go before the standard library).
-        env = dict(os.environ, FACECANVAS_CHILD_ROOT=str(Path(__file__).resolve().parents[1]))
+        fds: list[int] = []
+        child = None
         try:
-            self._child = subprocess.Popen(
+            results_r, results_w = os.pipe()
+            fds += [results_r, results_w]
+            freed_r, freed_w = os.pipe()
+            fds += [freed_r, freed_w]
+            ring_fd = _shared_file(int(np.prod(shape)) * SLOTS)
+            fds.append(ring_fd)
+            # The child imports this very package: its folder goes first on the child's path unless already
+            # there (an installed package's site-packages must not go before the standard library).
+            env = dict(os.environ, FACECANVAS_CHILD_ROOT=str(Path(__file__).resolve().parents[1]))
+            child = subprocess.Popen(
                 [sys.executable, "-c", _CHILD, str(results_w), str(freed_r), str(ring_fd)],
                 stdin=subprocess.PIPE, pass_fds=(results_w, freed_r, ring_fd), env=env)
             self._ring = _Ring(ring_fd, shape)
-        finally:
-            for fd in (results_w, freed_r, ring_fd):
+        except BaseException:  # (process_video then tracks in a thread: nothing may be left open or running)
+            if child is not None:
+                child.kill()
+                child.wait()
+            for fd in fds:
                 os.close(fd)
+            raise
+        for fd in (results_w, freed_r, ring_fd):  # the child's ends
+            os.close(fd)
+        self._child = child
         self._results = os.fdopen(results_r, "rb")
         self._freed = os.fdopen(freed_w, "wb", buffering=0)
         try:
