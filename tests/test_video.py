@@ -732,3 +732,16 @@ def test_a_child_whose_frame_ring_fails_is_stopped(clips, monkeypatch):
     assert started and started[0].returncode is not None, "the child was stopped"
     started[0].stdin.close()
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+@pytest.mark.parametrize("child", ["1", "0"])
+def test_match_photo_without_a_face_is_one_line_and_no_output(clips, tmp_path, child, monkeypatch):
+    """The --match reference is analysed on the first tracked frame (in the tracking child, or the
+    thread), not before: its error is still one line, exit 3, and nothing is written."""
+    ref = tmp_path / "nobody.png"
+    cv2.imwrite(str(ref), np.full((200, 200, 3), 128, np.uint8))
+    monkeypatch.setenv("FACECANVAS_TRACK_PROCESS", child)
+    dst = tmp_path / "o.mp4"
+    r = run_cli("erase", clips["two"], "--match", ref, "-o", dst)
+    assert r.returncode == 3 and "no face found to match against" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not dst.exists() and leftovers(tmp_path) == []

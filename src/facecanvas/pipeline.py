@@ -65,11 +65,25 @@ def make_processor(op: FrameOp, options: TrackingOptions = TrackingOptions(), li
     config = TrackerConfig(detect_every=options.detect_every,
                            detect_every_empty=max(1, options.detect_every // 5) if live else 1,
                            max_faces=options.max_faces, async_detect=live, mesh_every=options.mesh_every)
-    identity = make_identity(options.match, options.match_threshold) if options.match else None
+    identity = _IdentityOnFirstUse(options.match, options.match_threshold) if options.match else None
     processor = FrameProcessor(op, FaceTracker(detector, config), largest=options.largest, identity=identity)
     # A file's frames may then be tracked in a child process made from the same options (track_process.py).
     processor.tracking = None if live else options
     return processor
+
+
+class _IdentityOnFirstUse:
+    """``make_identity`` on the first face it is asked about: a video tracked in a child process never asks
+    this process's (making it cost ~0.5 s: the reference photo's analysis and SFace). A reference photo
+    without a face is then reported at the first tracked frame instead of before the video is opened."""
+
+    def __init__(self, photo: str, threshold: float):
+        self.photo, self.threshold, self._identity = photo, threshold, None
+
+    def is_match(self, *args, **kwargs) -> bool:
+        if self._identity is None:
+            self._identity = make_identity(self.photo, self.threshold)
+        return self._identity.is_match(*args, **kwargs)
 
 
 def make_identity(photo: str, threshold: float = SFACE_THRESHOLD):
