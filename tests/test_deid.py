@@ -434,27 +434,42 @@ def test_a_person_met_before_still_gets_every_identity_before_the_fallback(analy
     assert fake.calls == 3 and op.registry.levels[person] == 0
 
 
+class _ScriptedTrack:
+    """A deid op on the astronaut as one tracked face, its recognizer's similarities given per frame
+    (``frame(*sims)``: the similarities of the tries, in order; each must be used)."""
+
+    def __init__(self, deid_op, bgr, face, **options):
+        import dataclasses
+
+        from facecanvas.analysis.track import TrackedFace
+
+        self.op, self.bgr, self.sims = deid_op(**options), bgr, []
+        self.thr = self.op.options.verify_threshold
+        self.face = TrackedFace(**{f.name: getattr(face, f.name) for f in dataclasses.fields(face)}, track_id=1)
+        self.op._similarity = lambda img, f, emb: self.sims.pop(0)
+
+    def frame(self, *sims) -> dict:
+        self.sims[:] = list(sims)
+        r = self.op.apply(self.bgr, [self.face])
+        assert not self.sims and r.faces == 1
+        return r.details["deid"]
+
+    @property
+    def track(self) -> dict:
+        return self.op._tracks[1]
+
+
 def test_a_track_keeps_one_identity_through_single_misses(deid_op, astronaut_bgr, astronaut_face):
     """A track's first check wants a margin under the threshold; later, a frame its identity fails on
     gets a further identity for that frame alone, and the track moves only after TRACK_MISSES such
     frames (development clips: one track switching faces at a near miss, same-identity pairs 0.93)."""
-    import dataclasses
-
-    from facecanvas.analysis.track import TrackedFace
     from facecanvas.ops.deid import TRACK_MARGIN, TRACK_MISSES
 
-    op = deid_op(key="t", verify_every=1)
-    thr = op.options.verify_threshold
-    face = TrackedFace(**{f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)},
-                       track_id=1)
-    sims: list[float] = []
-    op._similarity = lambda img, f, emb: sims.pop(0)
+    t = _ScriptedTrack(deid_op, astronaut_bgr, astronaut_face, key="t", verify_every=1)
+    thr = t.thr
 
     def frame(*s):
-        sims[:] = list(s)
-        r = op.apply(astronaut_bgr, [face])
-        assert not sims and r.faces == 1
-        return r.details["deid"], op._tracks[1]["level"]
+        return t.frame(*s), t.track["level"]
 
     # first check: identity 0 passes only the plain threshold, identity 1 the margin -> 1
     assert frame(thr - TRACK_MARGIN / 2, thr - 2 * TRACK_MARGIN)[1] == 1
@@ -492,25 +507,10 @@ def test_clean_skin_removes_stray_tints_and_keeps_the_parts():
 def test_a_track_that_needed_the_fallback_keeps_it_until_its_next_check(deid_op, astronaut_bgr, astronaut_face):
     """Frames between two checks of a track used to show its identity even when the last check had found
     every identity recognised: a face the recognizer knows, flickering with the fallback every other frame."""
-    import dataclasses
-
-    from facecanvas.analysis.track import TrackedFace
-
-    op = deid_op(key="f", verify_every=2, fallback="blur")
-    thr = op.options.verify_threshold
-    face = TrackedFace(**{f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)},
-                       track_id=1)
-    sims: list[float] = []
-    op._similarity = lambda img, f, emb: sims.pop(0)
-
-    def frame(*s):
-        sims[:] = list(s)
-        r = op.apply(astronaut_bgr, [face])
-        assert not sims and r.faces == 1
-        return r.details["deid"]
-
     from facecanvas.ops.deid import ALTERNATIVES
 
+    t = _ScriptedTrack(deid_op, astronaut_bgr, astronaut_face, key="f", verify_every=2, fallback="blur")
+    frame, thr = t.frame, t.thr
     recognised = [thr + 0.2] * (ALTERNATIVES + 1)  # every identity (no glasses: none over them)
     assert frame(*recognised, thr - 0.3)["fallback"] == 1  # checked: every identity known, the blur passes
     assert frame()["fallback"] == 1  # unchecked: the same fallback, not the known identity
@@ -522,19 +522,12 @@ def test_identities_over_the_glasses_come_before_the_fallback(deid_op, astronaut
     """Where every identity is still recognised and the parser sees glasses, the same identities are put
     on over them (neither the parser's glasses nor the colour check keep them on top) before the
     fallback; a track that passed that way keeps it. Without glasses those tries are skipped."""
-    import dataclasses
-
-    from facecanvas.analysis.track import TrackedFace
     from facecanvas.ops.deid import ALTERNATIVES
 
     n = ALTERNATIVES + 1
     for wears in (True, False):
-        op = deid_op(key="g", verify_every=1)
-        thr = op.options.verify_threshold
-        face = TrackedFace(**{f.name: getattr(astronaut_face, f.name) for f in dataclasses.fields(astronaut_face)},
-                           track_id=1)
-        sims: list[float] = []
-        op._similarity = lambda img, f, emb: sims.pop(0)
+        t = _ScriptedTrack(deid_op, astronaut_bgr, astronaut_face, key="g", verify_every=1)
+        op, thr = t.op, t.thr
         used = []
         real = op._swapper
 
@@ -554,18 +547,15 @@ def test_identities_over_the_glasses_come_before_the_fallback(deid_op, astronaut
             return Seeing(real(seed, strong, bare), wears)
 
         op._swapper = swapper
-        sims[:] = [thr + 0.2] * n + [thr - 0.3]
-        d = op.apply(astronaut_bgr, [face]).details["deid"]
-        assert not sims
+        d = t.frame(*[thr + 0.2] * n, thr - 0.3)
         if wears:
             assert d["fallback"] == 0 and d["verified"] == 1 and d["escalated"] == 1
-            assert used == [False] * n + [True] and op._tracks[1]["bare"]
+            assert used == [False] * n + [True] and t.track["bare"]
             used.clear()
-            sims[:] = [thr - 0.3]  # the next frame: the track's identity over the glasses, first
-            op.apply(astronaut_bgr, [face])
+            t.frame(thr - 0.3)  # the next frame: the track's identity over the glasses, first
             assert used == [True]
         else:  # the tries over glasses are skipped: the fallback passes
-            assert d["fallback"] == 1 and used == [False] * n and not op._tracks[1]["bare"]
+            assert d["fallback"] == 1 and used == [False] * n and not t.track["bare"]
     settings = real(1, False, True).settings
     assert not settings.glasses and settings.occlusion == "parser"
 

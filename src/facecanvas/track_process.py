@@ -46,8 +46,9 @@ def can_use(processor, info=None) -> bool:
         return False
     if os.name != "posix" or not sys.executable:  # (inherited pipe descriptors; an interpreter to start)
         return False
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores >= 2 and not multiprocessing.current_process().daemon
+    from .cores import usable_cores
+
+    return usable_cores() >= 2 and not multiprocessing.current_process().daemon
 
 
 def _shared_file(size: int) -> int:

