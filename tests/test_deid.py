@@ -570,3 +570,19 @@ def test_a_man_in_glasses_gets_a_face_not_the_fallback(deid_op, analyzer):
         op = deid_op(key=key)
         d = op.apply(img, [man]).details["deid"]
         assert d["fallback"] == 0 and d["verified"] == 1 and d["escalated"] == 1
+
+
+def test_only_see_through_glasses_get_identities_over_them(analyzer):
+    """Sunglasses hide the eyes: a face put on over them showed smeared dark lenses, so they stay on top
+    (the fallback follows); clear glasses do get identities over them."""
+    from facecanvas.ops.deid import DeidOperation, DeidOptions
+    from facecanvas.swap.compose import TrackState
+
+    op = DeidOperation(DeidOptions(key="s"), analyzer=analyzer)
+    seen = {}
+    for name in ("00043.jpg", "00251.jpg"):  # clear glasses; sunglasses
+        img = cv2.imread(str(shared_path("faces", "celebahq512", name)))
+        state = TrackState()
+        op._swapper(1, False).swap(img.copy(), analyzer.detect(img)[0], state)
+        seen[name] = state.glasses
+    assert seen == {"00043.jpg": True, "00251.jpg": False}
