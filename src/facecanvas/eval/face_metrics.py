@@ -1,61 +1,12 @@
-"""Geometry metrics between two faces' MediaPipe meshes: head-pose error and expression error.
-
-* ``pose_error(a, b)``: the angle (degrees) of the relative 3D rotation between two meshes: each
-  (468, 3) mesh centred and scaled to unit size, then the Kabsch rotation between them.
-* ``expression(points)``: mouth opening, left and right eye opening and smile (how high the mouth
-  corners sit above the lips' centre line), each in % of the eye distance, measured in the face's own
-  frame (the eye line made horizontal).
-* ``expression_error(a, b)``: the mean absolute difference of those four numbers.
-"""
+"""Metrics between a face before and after an edit: head-pose and expression error (defined in
+analysis/mesh_metrics, re-exported here), box overlap, and the skin tone shift."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..analysis import landmark_groups as lg
-
-MESH = 468
-EXPRESSION_NAMES = ("mouth_open", "left_eye_open", "right_eye_open", "smile")
-
-
-def kabsch_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The rotation R (3x3) that best maps centred ``a`` onto centred ``b`` (rows are points)."""
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    u, _, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(vt.T @ u.T))
-    return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-
-
-def pose_error(a: np.ndarray, b: np.ndarray) -> float:
-    """Degrees of the rotation between meshes ``a`` and ``b`` ((478 or 468, 3) landmarks, any scale)."""
-    pa = np.asarray(a, np.float64)[:MESH, :3]
-    pb = np.asarray(b, np.float64)[:MESH, :3]
-    pa = (pa - pa.mean(0)) / (np.linalg.norm(pa - pa.mean(0)) + 1e-9)
-    pb = (pb - pb.mean(0)) / (np.linalg.norm(pb - pb.mean(0)) + 1e-9)
-    r = kabsch_rotation(pa, pb)
-    c = np.clip((np.trace(r) - 1) / 2, -1.0, 1.0)
-    return float(np.degrees(np.arccos(c)))
-
-
-def expression(points: np.ndarray) -> np.ndarray:
-    """(4,) mouth opening, left eye, right eye opening, smile, in % of the eye distance."""
-    p = np.asarray(points, np.float64)[:, :2]
-    r_eye, l_eye = p[lg.RIGHT_IRIS[0]], p[lg.LEFT_IRIS[0]]
-    v = l_eye - r_eye
-    iod = float(np.linalg.norm(v)) or 1.0
-    c, s = v / iod
-    rot = np.array([[c, s], [-s, c]])  # the eye line to the x axis
-    q = (p - (r_eye + l_eye) / 2) @ rot.T / iod * 100.0
-    mouth = abs(q[14, 1] - q[13, 1])
-    left = abs(q[374, 1] - q[386, 1])
-    right = abs(q[145, 1] - q[159, 1])
-    smile = (q[13, 1] + q[14, 1]) / 2 - (q[61, 1] + q[291, 1]) / 2
-    return np.array([mouth, left, right, smile])
-
-
-def expression_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(expression(a) - expression(b)).mean())
+from ..analysis.mesh_metrics import (EXPRESSION_NAMES, MESH, expression, expression_error,  # noqa: F401
+                                      kabsch_rotation, pose_error)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
