@@ -175,6 +175,27 @@ def test_escalation_with_a_fake_recogniser_that_is_fooled_once(analyzer, astrona
     assert r.details["deid"] == {"verified": 1, "escalated": 1, "fallback": 0, "untouched": 0}
 
 
+def test_a_photo_still_recognised_keeps_the_further_identity_that_moves_the_mesh_least(analyzer, astronaut_bgr,
+                                                                                       astronaut_face):
+    """choose 3: the pseudonym is still recognised, the next three identities all pass; the one whose
+    re-run mesh moved least is kept (a candidate the mesh lost, inf, never is). The real measure is
+    finite and small on the kept face. A pseudonym that passes is kept without a choice."""
+    from facecanvas.ops.deid import DeidOperation, DeidOptions
+
+    op = DeidOperation(DeidOptions(key="c", choose=3), analyzer=analyzer, embedder=_FakeRecogniser(2))
+    real, seen, moved = op._moved, [], [5.0, float("inf"), 1.0]
+    op._moved = lambda img, face: (seen.append(img.copy()), moved[len(seen) - 1])[1]
+    r = op.apply(astronaut_bgr, [astronaut_face])
+    assert len(seen) == 3 and np.array_equal(r.image, seen[2])
+    assert r.details["deid"] == {"verified": 1, "escalated": 1, "fallback": 0, "untouched": 0}
+    assert 0.0 <= real(r.image, astronaut_face) < 10.0
+    op.close()
+
+    op = DeidOperation(DeidOptions(key="c", choose=3), analyzer=analyzer, embedder=_FakeRecogniser(1))
+    op._moved = lambda img, face: pytest.fail("no choice when the pseudonym passes")
+    assert op.apply(astronaut_bgr, [astronaut_face]).details["deid"]["escalated"] == 0
+
+
 def test_except_leaves_that_person_pixel_identical(deid_op, analyzer, astronaut_bgr, tmp_path):
     other_path = sorted(shared_path("faces", "celebahq512").glob("*.jpg"))[3]
     other = cv2.resize(cv2.imread(str(other_path)), (512, 512))
@@ -426,7 +447,7 @@ def test_a_person_met_before_still_gets_every_identity_before_the_fallback(analy
 
     # 1: the input; 2: the inherited (last) identity, recognised; 3: the first identity, not
     fake = _FakeRecogniser(2)
-    op = DeidOperation(DeidOptions(key="z"), analyzer=analyzer, embedder=fake)
+    op = DeidOperation(DeidOptions(key="z", choose=1), analyzer=analyzer, embedder=fake)
     person = op.registry.add(np.array([1.0, 0.0], np.float32), 7)
     op.registry.levels[person] = ALTERNATIVES
     r = op.apply(astronaut_bgr, [astronaut_face])

@@ -21,7 +21,10 @@ Metrics per method and recognizer:
   pass; the rate of genuine pairs (edited probe vs every other photo of the person) above it;
 * rank-1: the true person is the nearest of the 12 (mean embedding per person); mean rank (1 = best);
 * from the face mesh of the re-detected output: detected (a face where the input's was), landmark NME
-  (mean point distance / eye distance), pose error (degrees), expression error (face_metrics);
+  (mean point distance / eye distance), pose error (degrees), expression error (face_metrics). Deid's
+  photos choose among identities with that same mesh (ops/deid ``choose``), so these are "in the loop"
+  too; with dlib, "expr dlib-68" is the expression error from dlib's 68 landmarks, which nothing uses
+  (eval/dlib_landmarks; the blur's and the original's figures give its scale);
 * skin tone: CIE76 ΔE between the mean colour of the input's skin and the output's at the same place
   (face_metrics.skin_tone_shift): the new identity should keep the person's skin tone and lighting.
 
@@ -62,7 +65,7 @@ class DeidReport:
                 ("TPR@1e-3 dlib", "tpr_dlib", "{:.3f}"), ("TPR@1e-3 sface", "tpr_sface", "{:.3f}"),
                 ("rank-1 dlib", "r1_dlib", "{:.3f}"), ("mean rank dlib", "rank_dlib", "{:.2f}"),
                 ("rank-1 sface", "r1_sface", "{:.3f}"), ("detected", "detected", "{:.3f}"),
-                ("NME", "nme", "{:.4f}"), ("pose deg", "pose", "{:.2f}"), ("expr", "expression", "{:.2f}"),
+                ("NME", "nme", "{:.4f}"), ("pose deg", "pose", "{:.2f}"), ("expr", "expression", "{:.2f}"), ("expr dlib-68", "expr68", "{:.2f}"),
                 ("tone ΔE", "tone", "{:.1f}"), ("fallback", "fallback", "{:.3f}"), ("ms/face", "ms", "{:.0f}")]
         head = "| method | n | " + " | ".join(c[0] for c in cols) + " |"
         lines = [f"deid evaluation, {self.split} people (Glint)", "", head, "|" + "---|" * (len(cols) + 2)]
@@ -138,6 +141,7 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
     from ..analysis.identity import SFACE_THRESHOLD, SFaceEmbedder
     from ..ops.deid import DeidOperation, DeidOptions
     from .dlib_id import DLIB_THRESHOLD, DlibRecognizer, available
+    from .dlib_landmarks import DlibLandmarks, expression_error68
 
     data = Path(data)
     people, photos = load_glint(data)
@@ -153,6 +157,7 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
     say = log or (lambda m: None)
     sface = SFaceEmbedder()
     dlib = DlibRecognizer() if use_dlib and available() else None
+    marks68 = DlibLandmarks() if dlib else None
     report = DeidReport("development (0-5)" if split == "dev" else "held-out (6-11)",
                         recognizers=("dlib", "sface") if dlib else ("sface",))
     with FaceAnalyzer() as analyzer:
@@ -193,7 +198,7 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
                 probe_list.append((mine[(j * 6) % len(mine)], mine[(j * 6 + 3) % len(mine)]))
         for m in methods:
             acc = {k: [] for k in ("still_dlib", "still_sface", "tpr_dlib", "tpr_sface", "r1_dlib", "rank_dlib",
-                                   "r1_sface", "detected", "nme", "pose", "expression", "tone", "fallback", "ms")}
+                                   "r1_sface", "detected", "nme", "pose", "expression", "expr68", "tone", "fallback", "ms")}
             for n, (probe, ref) in enumerate(probe_list):
                 k, person = probe[0], probe[1]
                 a = loaded[k]
@@ -235,6 +240,9 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
                     acc["nme"].append(float(np.linalg.norm(f.landmarks[:, :2] - a.face.landmarks[:, :2], axis=1).mean() / iod))
                     acc["pose"].append(pose_error(a.face.landmarks, f.landmarks))
                     acc["expression"].append(expression_error(a.face.landmarks, f.landmarks))
+                    if marks68:  # the independent check: deid chooses with the mesh that "expr" uses
+                        acc["expr68"].append(expression_error68(marks68.points(a.bgr, a.face.box),
+                                                                marks68.points(out, f.box)))
                 if samples is not None and n < 12:
                     samples.append((m, a.bgr, out, a.face))
             row = {"n": len(probe_list)}
