@@ -195,6 +195,16 @@ def test_a_photo_still_recognised_keeps_the_further_identity_that_moves_the_mesh
     op._moved = lambda img, face: pytest.fail("no choice when the pseudonym passes")
     assert op.apply(astronaut_bgr, [astronaut_face]).details["deid"]["escalated"] == 0
 
+    # With --fallback none the last identity is final: one that passed before it is still what is kept.
+    op = DeidOperation(DeidOptions(key="c", choose=3, fallback="none"), analyzer=analyzer,
+                       embedder=_FakeRecogniser(1))
+    sims, seen = [0.9, 0.1, 0.9, 0.9, 0.9, 0.9], []
+    op._similarity = lambda img, f, emb: sims.pop(0)
+    op._moved = lambda img, face: (seen.append(img.copy()), 1.0)[1]
+    r = op.apply(astronaut_bgr, [astronaut_face])
+    assert not sims and len(seen) == 1 and np.array_equal(r.image, seen[0])
+    assert r.details["deid"] == {"verified": 1, "escalated": 1, "fallback": 0, "untouched": 0}
+
 
 def test_except_leaves_that_person_pixel_identical(deid_op, analyzer, astronaut_bgr, tmp_path):
     other_path = sorted(shared_path("faces", "celebahq512").glob("*.jpg"))[3]

@@ -333,13 +333,15 @@ class DeidOperation(Operation):
                 final = (not check or emb_in is None or level > last_swap + 1
                          or (o.fallback == "none" and n_try == last))
                 sim = self._similarity(trial, face, emb_in) if check and emb_in is not None else None
-                if choose > 1 and failed and level <= last_swap and sim is not None and sim < need:
+                took = choose > 1 and failed and level <= last_swap and sim is not None and sim < need
+                if took:
                     score = self._moved(trial, face) + SIM_WEIGHT * sim
                     passed.append((score, sim, trial, info, level, bare, tr["state"]))
-                    if len(passed) < choose and n_try < last:
-                        continue
+                if passed and (len(passed) >= choose or n_try >= last or final):
                     _, sim, res, info, level, bare, tr["state"] = min(passed, key=lambda p: p[0])
                     break
+                if took:
+                    continue
                 if final or sim is None or sim < need:
                     res = trial
                     break
