@@ -71,7 +71,11 @@ TRACK_MARGIN = 0.03
 # choice made faces more recognisable, SFace rank-1 0.383 -> 0.400). Development people (SFace and the
 # mesh, 4 keys, 2026-12-07; dlib not looked at), the first further identity that passes -> choose 6: SFace
 # rank-1 0.383 -> 0.358, still verified 0.017 both, pose 2.49 -> 2.27 deg, expression 1.71 -> 1.69, tone
-# 2.92 -> 2.75, detected and fallback equal, 91 -> 129 ms a face. Not taken: choosing for every photo, the
+# 2.92 -> 2.75, detected and fallback equal, 91 -> 129 ms a face. It is not the default (choose 1): on the
+# 30-face sheet and the 77-face glasses sheet it changed 24 escalated faces: 2 looked better, 6 worse
+# (greyer or blotchy skin, pale eye rings, beard-like shadows on women), 16 alike; and the figures it
+# improves are measured with the mesh it chooses with. Identities over the glasses are candidates only when none with
+# the glasses kept passed (else it took them for 25 more of the 77). Not taken: choosing for every photo, the
 # pseudonym included (pose 2.02, expression 1.60 with a 0.05 similarity margin): the escalated identities
 # it mostly picked show blue or purple eye rings on the 30-face sheet, and a person's photos would no
 # longer share one pseudonym; the same margin alone sent side-lit and dark faces to escalated identities.
@@ -101,10 +105,11 @@ class DeidOptions(Options):
     verify_every: int = option(2, "along a video track, check every N-th frame with the recognizer (the track "
                                "keeps what passed in between, the identity or the fallback; photos: every "
                                "face; 1: every frame, slower; live uses 5)", min=1, max=1000, metavar="N")
-    choose: int = option(6, "photos: when a face's own pseudonym is still recognised, of the next N identities "
+    choose: int = option(1, "photos: when a face's own pseudonym is still recognised, of the next N identities "
                          "that pass, keep the one whose face mesh (re-run on each) stays nearest the input's head "
-                         "pose and expression (1: the first that passes, faster; videos always take the first)",
-                         min=1, max=12, metavar="N")
+                         "pose and expression (1: the first that passes; 6: on held-out faces pose error 2.74 -> "
+                         "2.48 deg, expression 2.30 -> 1.93, about 1.4x the time, but on the contact sheets 6 of 24 "
+                         "changed faces looked worse, 2 better; videos always take the first)", min=1, max=12, metavar="N")
     keep_lips: bool = option(False, "keep the person's own lips (outer lip outline, slightly grown): on the "
                              "development people expression error 2.95 -> 2.03, but twice the faces still "
                              "recognised by SFace and sent to the fallback (0.10 -> 0.20)", cli=False)
@@ -300,7 +305,8 @@ class DeidOperation(Operation):
             saved = copy.copy(tr["state"])  # a failed try must not leave its colour statistics on the track
             glasses = tr["bare"]  # the parser saw glasses on the face (the tries over them are for those)
             for n_try, (level, bare) in enumerate(tries):
-                if level == last_swap + 1 and passed:
+                # the fallback is next, or the identities over the glasses: the best that passed with them kept
+                if passed and (level > last_swap or (bare and not passed[0][5])):
                     _, sim, res, info, level, bare, tr["state"] = min(passed, key=lambda p: p[0])
                     break
                 if level == last_swap + 1 and best is not None:
