@@ -180,7 +180,7 @@ def test_a_photo_still_recognised_keeps_the_further_identity_that_moves_the_mesh
     """choose 3: the pseudonym is still recognised, the next three identities all pass; the one whose
     re-run mesh moved least is kept (a candidate the mesh lost, inf, never is). The real measure is
     finite and small on the kept face. A pseudonym that passes is kept without a choice."""
-    from facecanvas.ops.deid import DeidOperation, DeidOptions
+    from facecanvas.ops.deid import PHOTO_ALTERNATIVES, DeidOperation, DeidOptions
 
     op = DeidOperation(DeidOptions(key="c", choose=3), analyzer=analyzer, embedder=_FakeRecogniser(2))
     real, seen, moved = op._moved, [], [5.0, float("inf"), 1.0]
@@ -198,7 +198,7 @@ def test_a_photo_still_recognised_keeps_the_further_identity_that_moves_the_mesh
     # With --fallback none the last identity is final: one that passed before it is still what is kept.
     op = DeidOperation(DeidOptions(key="c", choose=3, fallback="none"), analyzer=analyzer,
                        embedder=_FakeRecogniser(1))
-    sims, seen = [0.9, 0.1, 0.9, 0.9, 0.9, 0.9], []
+    sims, seen = [0.9, 0.1] + [0.9] * (PHOTO_ALTERNATIVES - 1), []  # only the second identity passes
     op._similarity = lambda img, f, emb: sims.pop(0)
     op._moved = lambda img, face: (seen.append(img.copy()), 1.0)[1]
     r = op.apply(astronaut_bgr, [astronaut_face])
@@ -453,13 +453,13 @@ def test_a_person_met_before_still_gets_every_identity_before_the_fallback(analy
     """The registry gives a person the level an earlier photo needed (here the last alternative). When
     that identity is still recognised, the lower ones are tried too before the fallback (UTK crops:
     fallback 0.20 -> 0.075 of 40 faces, when SFace took children for one person)."""
-    from facecanvas.ops.deid import ALTERNATIVES, DeidOperation, DeidOptions
+    from facecanvas.ops.deid import PHOTO_ALTERNATIVES, DeidOperation, DeidOptions
 
     # 1: the input; 2: the inherited (last) identity, recognised; 3: the first identity, not
     fake = _FakeRecogniser(2)
     op = DeidOperation(DeidOptions(key="z", choose=1), analyzer=analyzer, embedder=fake)
     person = op.registry.add(np.array([1.0, 0.0], np.float32), 7)
-    op.registry.levels[person] = ALTERNATIVES
+    op.registry.levels[person] = PHOTO_ALTERNATIVES
     r = op.apply(astronaut_bgr, [astronaut_face])
     assert r.details["deid"]["fallback"] == 0 and r.details["deid"]["verified"] == 1
     assert fake.calls == 3 and op.registry.levels[person] == 0

@@ -26,6 +26,18 @@ FALLBACKS = ("blank", "blur", "none")
 # rank-1 0.39 -> 0.36, still verified 0.017 both, pose 2.49 -> 2.51 deg, expression 2.05 -> 2.16 (the faces
 # that got the blank face now get an escalated identity, whose larger shape change costs expression).
 ALTERNATIVES = 5
+# Photos try 7 further identities, the first 2 drawn like the pseudonym (z x 1, shape 0.25), the strong ones
+# after them: on the 30-face sheet and the 77-face glasses sheet the strong draws' faults (pale or coloured
+# eye rings, red lips, dark patches) were what the escalated children and a bearded man showed. Development
+# people (SFace, 4 keys, 2026-12-07; dlib not looked at), 5 strong -> 2 plain + 5 strong: still verified 0.017
+# -> 0.008, rank-1 0.383 -> 0.400, pose 2.49 -> 2.31 deg, expression 1.71 -> 1.63, tone 2.92 -> 2.78,
+# detected 0.992 and fallback 0.008 both (2 plain + 3 strong: fallback 0.017; 5 plain: 0.050). On the
+# sheets it changed 26 escalated faces: 4 looked better (two toddlers without green eyes and dark patches,
+# two men without red lips), 2 lost their glasses (they needed the identities over them), the rest alike.
+# Video tracks keep 5 strong ones: on the 17 development clips the plain ones let SFace verify 0.020 of
+# sampled frames (0.009) with 8 fallback frames (4) and more flicker (1.24 against 1.18), for mouth
+# correlation 0.874 (0.863).
+PHOTO_ALTERNATIVES, PLAIN_ALTERNATIVES = 7, 2
 PHOTO_MAX_SIDE, VIDEO_MAX_SIDE = 512, 256
 # The mesh swap's settings for deid where they differ from the swap's own defaults (swap.SwapSettings):
 # the blend region stops 2 % of the eye distance inside the face oval, for photos and video alike.
@@ -107,9 +119,9 @@ class DeidOptions(Options):
                                "face; 1: every frame, slower; live uses 5)", min=1, max=1000, metavar="N")
     choose: int = option(1, "photos: when a face's own pseudonym is still recognised, of the next N identities "
                          "that pass, keep the one whose face mesh (re-run on each) stays nearest the input's head "
-                         "pose and expression (1: the first that passes; 6: on held-out faces pose error 2.74 -> "
-                         "2.48 deg, expression 2.30 -> 1.93, about 1.4x the time, but on the contact sheets 6 of 24 "
-                         "changed faces looked worse, 2 better; videos always take the first)", min=1, max=12, metavar="N")
+                         "pose and expression (1: the first that passes; 6: smaller pose and expression errors, "
+                         "about 1.4x the time, but on the contact sheets more changed faces looked worse than "
+                         "better; videos always take the first)", min=1, max=12, metavar="N")
     keep_lips: bool = option(False, "keep the person's own lips (outer lip outline, slightly grown): on the "
                              "development people expression error 2.95 -> 2.03, but twice the faces still "
                              "recognised by SFace and sent to the fallback (0.10 -> 0.20)", cli=False)
@@ -280,11 +292,12 @@ class DeidOperation(Operation):
                 emb_in = self._reference(tr, frame, face) if tid >= 0 else self._embed(frame, face)
             res, info, sim = None, None, None
             # levels 0..last_swap put on an identity (the network: one); the next is the fallback
-            last_swap = 0 if self._net is not None else ALTERNATIVES
+            last_swap = 0 if self._net is not None else PHOTO_ALTERNATIVES if tid < 0 else ALTERNATIVES
+            plain = PLAIN_ALTERNATIVES if tid < 0 else 0  # further identities drawn like the pseudonym
             # The track's (or the person's) level first, then the higher ones, then the lower ones: a
             # person matched to an earlier one (two children SFace takes for one) gets every identity
             # before the fallback, not only those above the level the earlier photo needed.
-            start, bare = tr["level"], tr["bare"]
+            start, bare = min(tr["level"], last_swap), tr["bare"]  # (a photo's level may exceed a video's ladder)
             identities = [*range(start, last_swap + 1), *range(0, start)]
             tries = [(level, bare) for level in identities]
             if not bare and self._net is None:  # then the same identities over the glasses (BARE)
@@ -324,7 +337,8 @@ class DeidOperation(Operation):
                     if info is None:
                         break
                 elif level <= last_swap:
-                    info = self._swapper(_alt_seed(tr["seed"], level), level > 0, bare).swap(trial, face, tr["state"])
+                    swapper = self._swapper(_alt_seed(tr["seed"], level), level > plain, bare)
+                    info = swapper.swap(trial, face, tr["state"])
                     if info is None:
                         break
                     glasses = glasses or tr["state"].glasses
