@@ -37,29 +37,38 @@ def available() -> bool:
     return importlib.util.find_spec("dlib") is not None and _models_dir() is not None
 
 
+def load_dlib():
+    """(the dlib module, face_recognition_models' model folder), or a one-line FacecanvasError."""
+    try:
+        import dlib
+    except ImportError:
+        raise FacecanvasError(f"dlib is not installed; `{INSTALL}`") from None
+    d = _models_dir()
+    if d is None:
+        raise FacecanvasError(f"face_recognition_models is not installed; `{INSTALL}`")
+    return dlib, d
+
+
+def rgb_and_rect(dlib, bgr: np.ndarray, box):
+    """The image as contiguous RGB and ``box`` (x0, y0, x1, y1 image pixels) as a dlib rectangle."""
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box[:4])
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), dlib.rectangle(x0, y0, x1, y1)
+
+
 class DlibRecognizer:
     name = "dlib"
     dim = 128
     threshold = DLIB_THRESHOLD
 
     def __init__(self, jitters: int = 0):
-        try:
-            import dlib
-        except ImportError:
-            raise FacecanvasError(f"dlib is not installed; `{INSTALL}`") from None
-        d = _models_dir()
-        if d is None:
-            raise FacecanvasError(f"face_recognition_models is not installed; `{INSTALL}`")
-        self._dlib = dlib
-        self._sp = dlib.shape_predictor(str(d / "shape_predictor_5_face_landmarks.dat"))
-        self._net = dlib.face_recognition_model_v1(str(d / "dlib_face_recognition_resnet_model_v1.dat"))
+        self._dlib, d = load_dlib()
+        self._sp = self._dlib.shape_predictor(str(d / "shape_predictor_5_face_landmarks.dat"))
+        self._net = self._dlib.face_recognition_model_v1(str(d / "dlib_face_recognition_resnet_model_v1.dat"))
         self.jitters = jitters
 
     def embed_box(self, bgr: np.ndarray, box) -> np.ndarray:
         """The descriptor of the face in ``box`` (x0, y0, x1, y1 image pixels)."""
-        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        x0, y0, x1, y1 = (int(round(float(v))) for v in box[:4])
-        rect = self._dlib.rectangle(x0, y0, x1, y1)
+        rgb, rect = rgb_and_rect(self._dlib, bgr, box)
         shape = self._sp(rgb, rect)
         return np.asarray(self._net.compute_face_descriptor(rgb, shape, self.jitters), np.float32)
 

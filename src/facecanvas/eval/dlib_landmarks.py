@@ -16,30 +16,19 @@ dlib locates the points inside facecanvas's detector box, as dlib_id does for th
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from ..errors import FacecanvasError
-from .dlib_id import INSTALL, _models_dir
+from .dlib_id import load_dlib, rgb_and_rect
 
 
 class DlibLandmarks:
     def __init__(self):
-        try:
-            import dlib
-        except ImportError:
-            raise FacecanvasError(f"dlib is not installed; `{INSTALL}`") from None
-        d = _models_dir()
-        if d is None:
-            raise FacecanvasError(f"face_recognition_models is not installed; `{INSTALL}`")
-        self._dlib = dlib
-        self._sp = dlib.shape_predictor(str(d / "shape_predictor_68_face_landmarks.dat"))
+        self._dlib, d = load_dlib()
+        self._sp = self._dlib.shape_predictor(str(d / "shape_predictor_68_face_landmarks.dat"))
 
     def points(self, bgr: np.ndarray, box) -> np.ndarray:
         """(68, 2) float64 image pixels of the face in ``box`` (x0, y0, x1, y1)."""
-        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        x0, y0, x1, y1 = (int(round(float(v))) for v in box[:4])
-        shape = self._sp(rgb, self._dlib.rectangle(x0, y0, x1, y1))
+        shape = self._sp(*rgb_and_rect(self._dlib, bgr, box))
         return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from dataclasses import dataclass, field
 
 import cv2
@@ -319,8 +319,8 @@ class DeidOperation(Operation):
             glasses = tr["bare"]  # the parser saw glasses on the face (the tries over them are for those)
             for n_try, (level, bare) in enumerate(tries):
                 # the fallback is next, or the identities over the glasses: the best that passed with them kept
-                if passed and (level > last_swap or (bare and not passed[0][5])):
-                    _, sim, res, info, level, bare, tr["state"] = min(passed, key=lambda p: p[0])
+                if passed and (level > last_swap or (bare and not passed[0].bare)):
+                    _, sim, res, info, level, bare, tr["state"] = min(passed, key=lambda p: p.score)
                     break
                 if level == last_swap + 1 and best is not None:
                     sim, trial, info, level, bare, tr["state"] = best
@@ -356,9 +356,9 @@ class DeidOperation(Operation):
                 took = choose > 1 and failed and level <= last_swap and sim is not None and sim < need
                 if took:
                     score = self._moved(trial, face) + SIM_WEIGHT * sim
-                    passed.append((score, sim, trial, info, level, bare, tr["state"]))
+                    passed.append(_Passed(score, sim, trial, info, level, bare, tr["state"]))
                 if passed and (len(passed) >= choose or n_try >= last or final):
-                    _, sim, res, info, level, bare, tr["state"] = min(passed, key=lambda p: p[0])
+                    _, sim, res, info, level, bare, tr["state"] = min(passed, key=lambda p: p.score)
                     break
                 if took:
                     continue
@@ -534,6 +534,10 @@ def _alt_seed(seed: int, level: int) -> int:
     from ...deid.model import seed_from
 
     return seed_from("alternative", seed, level)
+
+
+# An identity that passed the check (DeidOptions.choose): its score (_moved + SIM_WEIGHT x sim) and what it left.
+_Passed = namedtuple("_Passed", "score sim image info level bare state")
 
 
 @dataclass
