@@ -65,7 +65,8 @@ class DeidReport:
                 ("TPR@1e-3 dlib", "tpr_dlib", "{:.3f}"), ("TPR@1e-3 sface", "tpr_sface", "{:.3f}"),
                 ("rank-1 dlib", "r1_dlib", "{:.3f}"), ("mean rank dlib", "rank_dlib", "{:.2f}"),
                 ("rank-1 sface", "r1_sface", "{:.3f}"), ("detected", "detected", "{:.3f}"),
-                ("NME", "nme", "{:.4f}"), ("pose deg", "pose", "{:.2f}"), ("expr", "expression", "{:.2f}"), ("expr dlib-68", "expr68", "{:.2f}"),
+                ("NME", "nme", "{:.4f}"), ("pose deg", "pose", "{:.2f}"), ("expr", "expression", "{:.2f}"),
+                ("expr dlib-68", "expr68", "{:.2f}"),
                 ("tone ΔE", "tone", "{:.1f}"), ("fallback", "fallback", "{:.3f}"), ("ms/face", "ms", "{:.0f}")]
         head = "| method | n | " + " | ".join(c[0] for c in cols) + " |"
         lines = [f"deid evaluation, {self.split} people (Glint)", "", head, "|" + "---|" * (len(cols) + 2)]
@@ -198,7 +199,8 @@ def run_deid_eval(data: Path, methods=METHODS, split: str = "test", probes: int 
                 probe_list.append((mine[(j * 6) % len(mine)], mine[(j * 6 + 3) % len(mine)]))
         for m in methods:
             acc = {k: [] for k in ("still_dlib", "still_sface", "tpr_dlib", "tpr_sface", "r1_dlib", "rank_dlib",
-                                   "r1_sface", "detected", "nme", "pose", "expression", "expr68", "tone", "fallback", "ms")}
+                                   "r1_sface", "detected", "nme", "pose", "expression", "expr68", "tone", "fallback",
+                                   "ms")}
             for n, (probe, ref) in enumerate(probe_list):
                 k, person = probe[0], probe[1]
                 a = loaded[k]

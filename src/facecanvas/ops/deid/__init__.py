@@ -323,8 +323,7 @@ class DeidOperation(Operation):
                     _, sim, res, info, level, bare, tr["state"] = min(passed, key=lambda p: p.score)
                     break
                 if level == last_swap + 1 and best is not None:
-                    sim, trial, info, level, bare, tr["state"] = best
-                    res = trial
+                    _, sim, res, info, level, bare, tr["state"] = best
                     break
                 if bare and not glasses:
                     continue
@@ -356,7 +355,7 @@ class DeidOperation(Operation):
                 took = choose > 1 and failed and level <= last_swap and sim is not None and sim < need
                 if took:
                     score = self._moved(trial, face) + SIM_WEIGHT * sim
-                    passed.append(_Passed(score, sim, trial, info, level, bare, tr["state"]))
+                    passed.append(_Kept(score, sim, trial, info, level, bare, tr["state"]))
                 if passed and (len(passed) >= choose or n_try >= last or final):
                     _, sim, res, info, level, bare, tr["state"] = min(passed, key=lambda p: p.score)
                     break
@@ -366,8 +365,8 @@ class DeidOperation(Operation):
                     res = trial
                     break
                 failed = failed or level <= last_swap
-                if first and level <= last_swap and sim < o.verify_threshold and (best is None or sim < best[0]):
-                    best = (sim, trial, info, level, bare, tr["state"])
+                if first and level <= last_swap and sim < o.verify_threshold and (best is None or sim < best.score):
+                    best = _Kept(sim, sim, trial, info, level, bare, tr["state"])
             if res is None:
                 skipped.append(f"face {i + 1} is too small or off the picture")
                 continue
@@ -536,8 +535,9 @@ def _alt_seed(seed: int, level: int) -> int:
     return seed_from("alternative", seed, level)
 
 
-# An identity that passed the check (DeidOptions.choose): its score (_moved + SIM_WEIGHT x sim) and what it left.
-_Passed = namedtuple("_Passed", "score sim image info level bare state")
+# An identity tried and kept to take later: the least scored is taken (photos' choose: _moved + SIM_WEIGHT x
+# sim; a track's first check: sim).
+_Kept = namedtuple("_Kept", "score sim image info level bare state")
 
 
 @dataclass
