@@ -613,6 +613,72 @@ def test_a_child_process_tracks_exactly_as_the_thread_does(clips, tmp_path, name
     assert np.array_equal(decode_all(tmp_path / "False.mp4")[-1], decode_all(tmp_path / "True.mp4")[-1])
 
 
+def test_a_child_started_ahead_of_its_video_tracks_the_same(clips, tmp_path):
+    from facecanvas.track_process import TrackChild
+
+    runs = []
+    for early in (None, TrackChild(quiet=True)):
+        seen: list = []
+        processor = _recording_processor(seen)
+        process_video(clips["moving"], tmp_path / f"{early is None}.mp4", processor, progress=False,
+                      track_process=True, track_child=early)
+        processor.tracker.close()
+        runs.append(seen)
+        if early is not None:
+            assert early.taken and early.process.returncode is not None, "used, then stopped with the video"
+    assert len(runs[0]) == len(runs[1]) > 0
+    for fa, fb in zip(*runs):
+        assert all(ta == tb and np.array_equal(x, y) for (ta, x), (tb, y) in zip(fa, fb))
+
+
+def test_a_child_started_ahead_and_not_used_is_stopped(clips, tmp_path):
+    from facecanvas.errors import InputError
+    from facecanvas.track_process import TrackChild
+
+    child = TrackChild(quiet=True)
+    child.close()
+    assert child.process.returncode is not None
+    # A video tracked in a thread (or one that cannot be opened) stops the child it was given.
+    unused = TrackChild(quiet=True)
+    process_video(clips["moving"], tmp_path / "o.mp4", _recording_processor([]), progress=False,
+                  track_process=False, track_child=unused)
+    assert unused.process.returncode is not None
+    bad = TrackChild(quiet=True)
+    with pytest.raises(InputError):
+        process_video(tmp_path / "missing.mp4", tmp_path / "p.mp4", _recording_processor([]), progress=False,
+                      track_child=bad)
+    assert bad.process.returncode is not None
+
+
+def _tracking_children() -> list[int]:
+    """Process ids of tracking children (track_process's ``python -c``) running on this machine."""
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if b"facecanvas.track_process" in f.read():
+                    pids.append(int(d))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list processes")
+def test_the_cli_stops_its_early_tracking_child_on_an_error_and_it_stays_quiet(clips, tmp_path):
+    from facecanvas.cli.main import _early_track_child
+
+    assert _early_track_child(["faces", str(clips["moving"])]) is None  # not a command that edits video
+    assert _early_track_child(["erase", str(tmp_path / "missing.mp4")]) is None  # no such file
+    before = set(_tracking_children())
+    dst = tmp_path / "o.mp4"
+    dst.write_bytes(b"already here")
+    r = run_cli("erase", clips["moving"], "-o", dst)  # the output exists and --overwrite was not given
+    assert r.returncode != 0 and dst.read_bytes() == b"already here"
+    # One line: the child started ahead (its MediaPipe chatter) says nothing, and it is gone.
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert set(_tracking_children()) <= before, "no tracking child is left running"
+
+
 def test_a_child_is_used_only_for_processors_made_from_options(clips):
     from facecanvas import track_process
     from facecanvas.pipeline import TrackingOptions, make_processor

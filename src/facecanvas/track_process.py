@@ -11,11 +11,14 @@ them), so it tracks and selects exactly as the thread would.
 
 The child is a plain ``python -c`` that imports this module (not multiprocessing's spawn, which would first
 import the parent's ``__main__``, the whole CLI): the job comes pickled on its stdin, and its end closes
-the results pipe, so a child that dies is seen at once.
+the results pipe, so a child that dies is seen at once. It loads its modules (numpy, OpenCV, PyAV,
+MediaPipe: ~0.25 s) before it reads the job, so a ``TrackChild`` started early (the CLI starts one first
+thing when a video is named) has them loaded by the time the video is opened.
 """
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import pickle
@@ -24,7 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
+# (numpy is imported where it is used: the CLI imports this module to start a child before numpy loads.)
 
 SLOTS = 6  # frames the child may decode and track ahead of the operation
 # Larger frames are tracked in a thread: each frame's two copies through the ring cost about what the shared
@@ -38,11 +41,19 @@ def can_use(processor, info=None) -> bool:
     """A child may track for ``processor`` (on ``info``'s video): it was made from options (``make_processor``,
     not live), this machine has a second core, this process may have children (a batch's pool workers may
     not), and the frames are at most ``MAX_PIXELS``."""
-    import multiprocessing
-
-    if getattr(processor, "tracking", None) is None or os.environ.get("FACECANVAS_TRACK_PROCESS") == "0":
+    if getattr(processor, "tracking", None) is None:
         return False
     if info is not None and info.width * info.height > MAX_PIXELS:
+        return False
+    return may_start()
+
+
+def may_start() -> bool:
+    """This process may start a tracking child: POSIX, a second core, not a batch's pool worker, and not
+    turned off (FACECANVAS_TRACK_PROCESS=0)."""
+    import multiprocessing
+
+    if os.environ.get("FACECANVAS_TRACK_PROCESS") == "0":
         return False
     if os.name != "posix" or not sys.executable:  # (inherited pipe descriptors; an interpreter to start)
         return False
@@ -51,8 +62,9 @@ def can_use(processor, info=None) -> bool:
     return usable_cores() >= 2 and not multiprocessing.current_process().daemon
 
 
-def _shared_file(size: int) -> int:
-    """A descriptor of ``size`` bytes of memory both processes map (memfd, else a deleted file in /dev/shm)."""
+def _shared_file(size: int = 0) -> int:
+    """A descriptor of ``size`` bytes of memory both processes map (memfd, else a deleted file in /dev/shm);
+    ``os.ftruncate`` sizes it later."""
     if hasattr(os, "memfd_create"):
         fd = os.memfd_create("facecanvas-frames")
     else:
@@ -68,25 +80,25 @@ class _Ring:
     """``SLOTS`` frames of one upright shape in shared memory."""
 
     def __init__(self, fd: int, shape: tuple[int, int, int]):
-        self.shape, self.size = shape, int(np.prod(shape))
+        self.shape, self.size = shape, math.prod(shape)
         self._map = mmap.mmap(fd, self.size * SLOTS)
 
-    def slot(self, k: int) -> np.ndarray:
+    def slot(self, k: int):
+        import numpy as np
+
         return np.frombuffer(self._map, np.uint8, self.size, k * self.size).reshape(self.shape)
 
     def close(self) -> None:
         self._map.close()
 
 
-class TrackProcess:
-    """``for frame, faces in TrackProcess(src, info, options)``: each decoded frame (a ``video_io.Frame``)
-    with its chosen faces, from a child process. ``close()`` stops the child; ``stats``, ``timings``, ``built``
-    and ``damaged`` (the child's tracker statistics, frame timings, meshes built, damaged frames) are there
-    after the last frame."""
+class TrackChild:
+    """A tracking child process, started and loading its modules before its video is known; ``TrackProcess``
+    gives it its job. ``close()`` stops it (and does nothing once a ``TrackProcess`` has taken it). A child
+    never given a job exits when this process closes its stdin or ends. ``quiet``: the child's stderr (MediaPipe's
+    native chatter; its errors come back through the results pipe) goes to /dev/null."""
 
-    def __init__(self, src: str | Path, info, options):
-        w, h = info.display_size
-        shape = (h, w, 3)
+    def __init__(self, quiet: bool = False):
         fds: list[int] = []
         child = None
         try:
@@ -94,15 +106,15 @@ class TrackProcess:
             fds += [results_r, results_w]
             freed_r, freed_w = os.pipe()
             fds += [freed_r, freed_w]
-            ring_fd = _shared_file(int(np.prod(shape)) * SLOTS)
+            ring_fd = _shared_file()  # sized by the TrackProcess, once the frame size is known
             fds.append(ring_fd)
             # The child imports this very package: its folder goes first on the child's path unless already
             # there (an installed package's site-packages must not go before the standard library).
             env = dict(os.environ, FACECANVAS_CHILD_ROOT=str(Path(__file__).resolve().parents[1]))
             child = subprocess.Popen(
                 [sys.executable, "-c", _CHILD, str(results_w), str(freed_r), str(ring_fd)],
-                stdin=subprocess.PIPE, pass_fds=(results_w, freed_r, ring_fd), env=env)
-            self._ring = _Ring(ring_fd, shape)
+                stdin=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None,
+                pass_fds=(results_w, freed_r, ring_fd), env=env)
         except BaseException:  # (process_video then tracks in a thread: nothing may be left open or running)
             if child is not None:
                 child.kill()
@@ -110,11 +122,52 @@ class TrackProcess:
             for fd in fds:
                 os.close(fd)
             raise
-        for fd in (results_w, freed_r, ring_fd):  # the child's ends
+        for fd in (results_w, freed_r):  # the child's ends
             os.close(fd)
-        self._child = child
-        self._results = os.fdopen(results_r, "rb")
-        self._freed = os.fdopen(freed_w, "wb", buffering=0)
+        self.process, self.ring_fd = child, ring_fd
+        self.results = os.fdopen(results_r, "rb")
+        self.freed = os.fdopen(freed_w, "wb", buffering=0)
+        self.taken = False
+
+    def close(self) -> None:
+        if self.taken:
+            return
+        self.taken = True
+        _stop(self.process)
+        for f in (self.process.stdin, self.results, self.freed):
+            f.close()
+        os.close(self.ring_fd)
+
+
+def _stop(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.terminate()
+    try:
+        child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+class TrackProcess:
+    """``for frame, faces in TrackProcess(src, info, options)``: each decoded frame (a ``video_io.Frame``)
+    with its chosen faces, from a child process (``child``, one started earlier, or a new one). ``close()``
+    stops the child; ``stats``, ``timings``, ``built`` and ``damaged`` (the child's tracker statistics,
+    frame timings, meshes built, damaged frames) are there after the last frame."""
+
+    def __init__(self, src: str | Path, info, options, child: TrackChild | None = None):
+        w, h = info.display_size
+        shape = (h, w, 3)
+        child = child if child is not None and not child.taken else TrackChild()
+        try:
+            os.ftruncate(child.ring_fd, math.prod(shape) * SLOTS)
+            self._ring = _Ring(child.ring_fd, shape)
+        except BaseException:
+            child.close()
+            raise
+        os.close(child.ring_fd)  # (the map keeps the memory; the child has its own descriptor)
+        child.taken = True
+        self._child, self._results, self._freed = child.process, child.results, child.freed
         try:
             pickle.dump((str(src), info, options, shape), self._child.stdin)
             self._child.stdin.close()
@@ -153,13 +206,7 @@ class TrackProcess:
             pass  # the child is gone: the next read says so
 
     def close(self) -> None:
-        if self._child.poll() is None:
-            self._child.terminate()
-        try:
-            self._child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._child.kill()
-            self._child.wait()
+        _stop(self._child)
         for f in (self._results, self._freed, self._ring):
             try:
                 f.close()
@@ -170,12 +217,24 @@ class TrackProcess:
 def _run(out, freed, ring_fd: int) -> None:
     processor = reader = ring = None
     try:
-        src, info, options, shape = pickle.load(sys.stdin.buffer)
+        # Modules first, then the job: a child started early has them loaded when its video comes.
+        import av  # noqa: F401 - (video_io loads it on first use: ~50 ms)
+        import numpy as np
+        import cv2
+
+        from .analysis.mp_import import import_mediapipe
         from .media.video_io import VideoReader
         from .pipeline import make_processor
 
-        import cv2
-
+        import_mediapipe()
+        try:
+            import onnxruntime  # noqa: F401 - the detector's runtime (~20 ms)
+        except ImportError:
+            pass  # (create_detector then says what is missing, or picks another detector)
+        try:
+            src, info, options, shape = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return  # never given a job (the parent stopped before its video)
         cv2.setNumThreads(1)  # as process_video sets it for the parent: one more thread only spins here
         ring = _Ring(ring_fd, shape)
         processor = make_processor(None, options)

@@ -26,7 +26,7 @@ from .analysis.track import FaceTracker, TrackedFace
 from .media.video_io import EncodeOptions, Frame, ThreadedMap, VideoInfo, VideoReader, VideoWriter, probe
 
 if TYPE_CHECKING:
-    from .track_process import TrackProcess
+    from .track_process import TrackChild, TrackProcess
 
 FrameOp = Callable[[np.ndarray, list[Face]], np.ndarray]
 
@@ -161,24 +161,32 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
                   encode: EncodeOptions = EncodeOptions(), overwrite: bool = False, progress: bool = True,
                   protected: tuple[Path, ...] = (),
                   on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None = None,
-                  track_process: bool | None = None) -> VideoReport:
+                  track_process: bool | None = None, track_child: "TrackChild | None" = None) -> VideoReport:
     """Apply ``processor`` to every frame of ``src`` and write ``dst``.
 
     Audio is copied untouched; every frame keeps its timestamp; rotation metadata and size are kept.
     ``dst`` appears only when complete. On any error the temporary file is removed; on Ctrl-C the frames
     done so far are closed properly as ``NAME.partial.EXT`` and VideoInterrupted is raised.
     ``track_process``: track in a child process (track_process.py); None: where it can (``can_use``).
+    ``track_child``: a child process started earlier for this (``TrackChild``), used or closed here.
     """
     from . import track_process as tp
 
     src, dst = Path(src), Path(dst)
-    info = probe(src)
+    try:
+        info = probe(src)
+    except BaseException:
+        if track_child is not None:
+            track_child.close()
+        raise
     child = None
     if tp.can_use(processor, info) if track_process is None else track_process:
         try:
-            child = tp.TrackProcess(src, info, processor.tracking)
+            child = tp.TrackProcess(src, info, processor.tracking, track_child)
         except OSError:
             pass  # no process could be started: the tracking thread below
+    if track_child is not None:
+        track_child.close()  # (unless the TrackProcess took it)
     # Start-up in parallel: the tracker's MediaPipe import and first graph (here or in the child), and the
     # op's lookup tables, while this thread opens the encoder and the decoder; each is waited for before its
     # stage's first frame, and both before this function returns or raises (no thread is left building

@@ -228,7 +228,7 @@ def test_plan_outputs(tmp_path_factory, inputs, out):
                        max_size=4), out=st.tuples(_names, _exts))
 def test_plan_video_outputs(tmp_path_factory, inputs, out):
     from facecanvas.cli.paths import plan_video_outputs
-    from facecanvas.media.video_io import VIDEO_EXTS
+    from facecanvas.media.names import VIDEO_EXTS
 
     root = tmp_path_factory.mktemp("vplan")
     ins = [root / (n + e) for n, e in inputs]

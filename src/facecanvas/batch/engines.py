@@ -44,7 +44,7 @@ OnFrames = Callable[[int], None]
 
 def _exts() -> tuple[tuple[str, ...], tuple[str, ...]]:
     from ..media.image_io import IMAGE_EXTS
-    from ..media.video_io import VIDEO_EXTS
+    from ..media.names import VIDEO_EXTS
 
     return tuple(IMAGE_EXTS), tuple(VIDEO_EXTS)
 

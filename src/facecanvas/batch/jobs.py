@@ -117,9 +117,10 @@ def run_photos(jobs: Sequence[tuple[Path, Path]], op: Operation, analyzer, *, ov
 
 def run_videos(jobs: Sequence[tuple[Path, Path]], op: Operation, tracking, *, encode=None,
                overwrite: bool = False, protected: Sequence[Path] = (), progress: bool = True,
-               log: Log = _stderr) -> list[JobResult]:
+               log: Log = _stderr, track_child=None) -> list[JobResult]:
     """Each video through ``op`` with a fresh tracker (``pipeline.make_processor``). Ctrl-C raises
-    ``VideoInterrupted`` (the frames done so far are kept as a partial file)."""
+    ``VideoInterrupted`` (the frames done so far are kept as a partial file). ``track_child``: a tracking
+    child started ahead (``track_process.TrackChild``) for the first video."""
     import dataclasses
 
     from ..media.video_io import EncodeOptions
@@ -138,7 +139,7 @@ def run_videos(jobs: Sequence[tuple[Path, Path]], op: Operation, tracking, *, en
         try:
             processor = make_processor(op, tracking)
             report = process_video(src, dst, processor, encode=encode, overwrite=overwrite,
-                                   progress=progress, protected=tuple(protected))
+                                   progress=progress, protected=tuple(protected), track_child=track_child)
             log(report.summary())
             if not report.timings.frames_with_faces:
                 log(f"facecanvas: warning: {shown(src)}: no face found in any frame; the video was copied unchanged")
@@ -154,6 +155,7 @@ def run_videos(jobs: Sequence[tuple[Path, Path]], op: Operation, tracking, *, en
             results.append(JobResult(src, None, err, seconds=time.perf_counter() - t0))
             log(f"facecanvas: error: {shown(str(err))}")
         finally:
+            track_child = None  # (used or closed by the first video)
             if processor is not None:
                 processor.tracker.close()
     return results

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import InputError, OutputError
 from ..media.image_io import IMAGE_EXTS
 from ..media.names import display_path
-from ..media.video_io import VIDEO_EXTS
+from ..media.names import VIDEO_EXTS
 
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..batch import run_videos, summarize
 from ..errors import InputError
-from ..media.video_io import VIDEO_EXTS, EncodeOptions, is_video_path
+from ..media.names import VIDEO_EXTS, is_video_path
+from ..media.video_io import EncodeOptions
 from ..ops.base import Operation
 from ..pipeline import VIDEO_DETECT_SIZE, AnalysisOptions, TrackingOptions
 from ..video import VideoInterrupted
@@ -77,7 +78,8 @@ def run_video(args: argparse.Namespace, op: Operation) -> int:
     try:
         results = run_videos(list(zip(srcs, dsts)), op, tracking, encode=encode, overwrite=args.overwrite,
                              protected=[*srcs, *op.options.named_files(), *tracking.named_files()],
-                             progress=not args.no_progress and sys.stderr.isatty())
+                             progress=not args.no_progress and sys.stderr.isatty(),
+                             track_child=getattr(args, "track_child", None))
     except VideoInterrupted as e:
         print(f"facecanvas: {e.message(e.dst)}", file=sys.stderr)
         return 130

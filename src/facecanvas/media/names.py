@@ -6,6 +6,7 @@
 - ``one_line(text)``: the same for a whole message (which may already contain raw names).
 - ``sibling(p, prefix, tag)``: a hidden temporary name in ``p``'s folder that stays within the file
   system's 255-byte name limit however long ``p``'s own name is (up to that limit).
+- ``is_video_path(p)``: a video file by its name (``INPUT_VIDEO_EXTS``; ``VIDEO_EXTS`` are those written).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import secrets
 import unicodedata
 from pathlib import Path
 
+# Video containers by name (here, not in video_io: the CLI checks names before PyAV and numpy are loaded).
+VIDEO_EXTS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")  # what we write
+INPUT_VIDEO_EXTS = VIDEO_EXTS + (".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".3gp", ".wmv", ".flv", ".ogv")
 NAME_MAX = 255  # bytes in one path component on Linux, macOS and Windows file systems
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -79,3 +83,7 @@ def fitting_name(path: Path, insert: str) -> Path:
     """``a.mp4`` -> ``a{insert}.mp4``, the stem shortened when the name would pass 255 bytes."""
     budget = NAME_MAX - name_bytes(insert + path.suffix)
     return path.with_name(f"{_fit(path.stem, budget)}{insert}{path.suffix}")
+
+
+def is_video_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in INPUT_VIDEO_EXTS

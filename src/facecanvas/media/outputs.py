@@ -17,14 +17,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import OutputError
-from .names import NAME_MAX, display_path, name_bytes, one_line, sibling
+from .names import NAME_MAX, VIDEO_EXTS, display_path, name_bytes, one_line, sibling
 
 __all__ = ["check_outputs", "check_output", "same_file", "writable_exts", "write_atomic"]
 
 
 def writable_exts() -> tuple[str, ...]:
     from .image_io import _WRITE_EXTS
-    from .video_io import VIDEO_EXTS
 
     return _WRITE_EXTS + VIDEO_EXTS
 

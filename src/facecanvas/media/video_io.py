@@ -23,13 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
-from .names import display_path, fitting_name, sibling
+from .names import VIDEO_EXTS, display_path, fitting_name, sibling
 from .names import one_line as _escape_line
 from .outputs import check_output, same_file
 from .safe_open import check_input
 
-VIDEO_EXTS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")  # what we write
-INPUT_VIDEO_EXTS = VIDEO_EXTS + (".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".3gp", ".wmv", ".flv", ".ogv")
 # Container -> default video codec. H.264 in mp4 plays everywhere; webm only takes VP8/VP9/AV1.
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}
 CODEC_ALIASES = {"h264": "libx264", "x264": "libx264", "hevc": "libx265", "h265": "libx265",
@@ -54,10 +52,6 @@ def _unlink_quietly(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError:
         pass
-
-
-def is_video_path(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in INPUT_VIDEO_EXTS
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ class WebApp:
             return {str(u["path"]): u["name"] for u in self.uploads.values()}
 
     def upload(self, data: bytes, filename: str | None, content_type: str | None) -> dict[str, Any]:
-        from ..media.video_io import INPUT_VIDEO_EXTS
+        from ..media.names import INPUT_VIDEO_EXTS
 
         if not data:
             raise InputError(f"cannot read {one_line(filename or 'upload')}: file is empty (0 bytes)")
