@@ -811,3 +811,16 @@ def test_match_photo_without_a_face_is_one_line_and_no_output(clips, tmp_path, c
     r = run_cli("erase", clips["two"], "--match", ref, "-o", dst)
     assert r.returncode == 3 and "no face found to match against" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not dst.exists() and leftovers(tmp_path) == []
+
+
+def test_frames_for_the_encoder_are_converted_as_ffmpeg_would():
+    from facecanvas.media.synthetic import moving_face_frames
+    from facecanvas.media.video_io import _video_frame
+
+    bgr = moving_face_frames(1)[0]
+    ours = _video_frame(bgr, "yuv420p")
+    ffmpeg = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
+    a, b = ours.to_ndarray().astype(int), ffmpeg.to_ndarray().astype(int)
+    assert ours.format.name == "yuv420p" and a.shape == b.shape
+    assert np.abs(a - b).mean() < 1.0  # the same colour space and range; chroma is averaged a little differently
+    assert _video_frame(bgr, "yuv444p").format.name == "bgr24"  # other formats: the encoder converts
