@@ -35,11 +35,16 @@ class PlanCache:
     """Clone plans per key (a track id). ``margin``: px the planned hole is grown by, so that the small
     shifts of a tracked face's masks from frame to frame stay inside it."""
 
-    def __init__(self, max_age: int = 4, margin: int = 2, labels_age: int = 5, result_age: int = 2):
+    def __init__(self, max_age: int = 4, margin: int = 2, labels_age: int = 5, result_age: int = 6):
         # Measured on a 3-face 640x360 clip (2026-12-02): max_age 2 / margin 1 / labels every 3rd frame
         # missed the plan on 187 of 360 faces; 4 / 2 / every 6th misses 111, and the erase step costs
         # about 15% less CPU.
         self.max_age, self.margin, self.labels_age = max_age, margin, labels_age
+        # A kept result serves only while the face's shape and light have not moved (eraser._blank_again).
+        # result_age 2 -> 6 (2026-12-07): the 3-face stage clip's erase ~9.4 -> ~6.3 ms a frame; flicker of two
+        # talking heads and the stage clip within its noise (face-region change out/in 0.721 -> 0.708, 0.541 ->
+        # 0.546, 0.686 -> 0.681). A flaw of one blank face (a dark band under the stage clip's glasses) can now
+        # last 7 frames instead of 3; frame by frame the two looked alike.
         self.result_age = result_age  # frames in a row a whole result may serve again (``result``)
         self._entries: dict[Hashable, _Entry] = {}
         self._labels: dict[Hashable, list] = {}  # key -> [face-parser labels, uses]
