@@ -12,7 +12,7 @@ them), so it tracks and selects exactly as the thread would.
 The child is a plain ``python -c`` that imports this module (not multiprocessing's spawn, which would first
 import the parent's ``__main__``, the whole CLI): the job comes pickled on its stdin, and its end closes
 the results pipe, so a child that dies is seen at once. It loads its modules (numpy, OpenCV, PyAV,
-MediaPipe: ~0.25 s) before it reads the job, so a ``TrackChild`` started early (the CLI starts one first
+MediaPipe, onnxruntime: ~0.3 s) before it reads the job, so a ``TrackChild`` started early (the CLI starts one first
 thing when a video is named) has them loaded by the time the video is opened.
 """
 

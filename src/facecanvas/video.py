@@ -161,7 +161,7 @@ def process_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *
                   encode: EncodeOptions = EncodeOptions(), overwrite: bool = False, progress: bool = True,
                   protected: tuple[Path, ...] = (),
                   on_frame: Callable[[Frame, np.ndarray, list[TrackedFace]], None] | None = None,
-                  track_process: bool | None = None, track_child: "TrackChild | None" = None) -> VideoReport:
+                  track_process: bool | None = None, track_child: TrackChild | None = None) -> VideoReport:
     """Apply ``processor`` to every frame of ``src`` and write ``dst``.
 
     Audio is copied untouched; every frame keeps its timestamp; rotation metadata and size are kept.
