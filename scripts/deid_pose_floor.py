@@ -6,8 +6,8 @@ On the development people of ``facecanvas eval deid --split dev`` (Glint people 
 one texture is put on each face with the mesh swap (no verification, no escalation) and the face mesh
 is re-fitted on the output, as the evaluation does. Textures: the person's own (what the pipeline alone
 costs), the texture model's mean face, a synthetic identity drawn like a pseudonym, and a real other
-person's face (another development probe). For each it prints the pose error (degrees), its rotation
-about the x (nod), y (turn) and z axes, and the expression error.
+person's face (another development probe). For each it prints the pose error (degrees), the mean size
+of its rotation about the x (nod), y (turn) and z axes, the mean signed nod, and the expression error.
 
 ``--bands`` also puts the synthetic identity on one horizontal band of the face at a time (forehead;
 brows and eyes; nose; mouth; chin) over the person's own texture, which says which parts the mesh reads
@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     from facecanvas.deid.model import TextureModel
     from facecanvas.eval.face_metrics import box_iou, expression_error, pose_error
     from facecanvas.eval.swap_eval import DEV_PEOPLE, _load, load_glint
+    from facecanvas.ops.deid import SWAP_SETTINGS
     from facecanvas.swap.compose import MeshSwapper, SwapSettings
     from facecanvas.swap.source import SourceFace
 
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         if p.person in DEV_PEOPLE:
             by.setdefault(p.person, []).append(k)
     probes = [by[p][(j * 6) % len(by[p])] for p in DEV_PEOPLE for j in range(5)]
-    settings = SwapSettings(shape=0.25, margin=0.02, chroma_gain=1.0, top_feather=0.0)  # deid's pseudonym
+    settings = SwapSettings(shape=0.25, **SWAP_SETTINGS)  # as deid puts on a pseudonym (photos)
     model = TextureModel.load()
     rows: dict[str, list] = {}
     with FaceAnalyzer() as analyzer:
