@@ -31,14 +31,12 @@ BANDS = {"forehead": (-9.0, -0.35), "brows and eyes": (-0.35, 0.3), "nose": (0.3
 
 
 def rotation_axes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(3,) rotation vector in degrees between meshes ``a`` and ``b``, as pose_error aligns them."""
+    """(3,) rotation vector in degrees between meshes ``a`` and ``b``: the rotation pose_error measures."""
     from scipy.spatial.transform import Rotation
 
-    from facecanvas.analysis.mesh_metrics import MESH, kabsch_rotation
+    from facecanvas.analysis.mesh_metrics import mesh_rotation
 
-    pa, pb = (np.asarray(x, np.float64)[:MESH, :3] for x in (a, b))
-    pa, pb = ((x - x.mean(0)) / (np.linalg.norm(x - x.mean(0)) + 1e-9) for x in (pa, pb))
-    return Rotation.from_matrix(kabsch_rotation(pa, pb)).as_rotvec() * 180 / np.pi
+    return Rotation.from_matrix(mesh_rotation(a, b)).as_rotvec() * 180 / np.pi
 
 
 def band_mask(face, shape, lo: float, hi: float) -> np.ndarray:
@@ -104,7 +102,8 @@ def main(argv=None) -> int:
                     m = band_mask(a.face, a.bgr.shape, lo, hi)
                     mixed = (outs["own"] * (1 - m) + outs["synthetic"] * m).astype(np.uint8)
                     measure(f"synthetic on the {band} only", a, mixed)
-    print(f"{'texture':36s} {'n':>3s} {'pose':>6s} {'x nod':>6s} {'y turn':>6s} {'z roll':>6s} {'nod +-':>6s} {'expr':>6s}")
+    heads = ("pose", "x nod", "y turn", "z roll", "nod +-", "expr")
+    print(f"{'texture':36s} {'n':>3s} " + " ".join(f"{h:>6s}" for h in heads))
     for name, r in rows.items():
         r = np.array(r)
         size = np.abs(r[:, 1:4]).mean(0)

@@ -29,13 +29,19 @@ def kabsch_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
 
 
-def pose_error(a: np.ndarray, b: np.ndarray) -> float:
-    """Degrees of the rotation between meshes ``a`` and ``b`` ((478 or 468, 3) landmarks, any scale)."""
+def mesh_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The rotation (3x3) between meshes ``a`` and ``b`` ((478 or 468, 3) landmarks, any scale): each
+    centred and scaled to unit size, then aligned (Kabsch)."""
     pa = np.asarray(a, np.float64)[:MESH, :3]
     pb = np.asarray(b, np.float64)[:MESH, :3]
     pa = (pa - pa.mean(0)) / (np.linalg.norm(pa - pa.mean(0)) + 1e-9)
     pb = (pb - pb.mean(0)) / (np.linalg.norm(pb - pb.mean(0)) + 1e-9)
-    r = kabsch_rotation(pa, pb)
+    return kabsch_rotation(pa, pb)
+
+
+def pose_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Degrees of the rotation between meshes ``a`` and ``b`` ((478 or 468, 3) landmarks, any scale)."""
+    r = mesh_rotation(a, b)
     c = np.clip((np.trace(r) - 1) / 2, -1.0, 1.0)
     return float(np.degrees(np.arccos(c)))
 
